@@ -1,20 +1,38 @@
 // Command portmap opens ports on routers with UPnP IGD, NAT-PMP and PCP.
-// See the README for its commands.
+//
+// Usage:
+//
+//	portmap [flags] discover | ip | add [EXT:]INT[/tcp|/udp] | list | delete EXT[/tcp|/udp]
+//	portmap [flags] pinhole add|update|delete|check|list ...
+//	portmap run --config FILE | simulate [--listen ADDR] | version
+//
+// Run "portmap --help" for the flags, and see the README.
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "devel"
-
 func main() {
-	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("portmap", version)
-		return
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes one command line and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, errorLine(err))
 	}
-	fmt.Fprintln(os.Stderr, "usage: portmap version")
-	os.Exit(2)
+	return exitCode(err)
 }

@@ -37,6 +37,9 @@ type Testbed struct {
 	LANInterface string `json:"lan_interface"`
 	// Starts counts how often miniupnpd has been started in this testbed.
 	Starts int `json:"starts"`
+	// UUID is the gateway's UPnP device UUID; like a real router's, it
+	// stays the same across reboots.
+	UUID string `json:"uuid"`
 }
 
 // Options tune [Up].
@@ -104,6 +107,7 @@ func Up(ctx context.Context, opts Options) (tb *Testbed, err error) {
 		Internet6:    internet6,
 		HTTPPort:     opts.HTTPPort,
 		LANInterface: hostIf,
+		UUID:         newUUID(),
 	}
 	if tb.HTTPPort == 0 {
 		tb.HTTPPort = defaultHTTPPort

@@ -1,0 +1,174 @@
+package portmap
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/portmap-dev/portmap/pcp"
+)
+
+// pcpFirstTimeout shortens RFC 6887's 3 s first retransmission timeout
+// for interactive use: on a LAN the answer comes in milliseconds, and a
+// lost packet should cost a quarter second, not three.
+const pcpFirstTimeout = 250 * time.Millisecond
+
+// pcpBackend maps with PCP.
+type pcpBackend struct {
+	c     *pcp.Client
+	gw    netip.Addr
+	local netip.Addr
+
+	onEvent atomic.Pointer[func(pcp.Event)] // set while a keeper watches
+}
+
+func probePCP(ctx context.Context, t *target) probeResult {
+	b := &pcpBackend{gw: t.gateway, local: t.local}
+	c, err := pcp.NewClient(netip.AddrPortFrom(t.gateway, t.serverPort(pcp.ServerPort)),
+		pcp.WithFirstTimeout(pcpFirstTimeout), pcp.WithLocalAddr(t.local), pcp.WithLogger(t.opts.logger()),
+		pcp.WithEventHandler(b.dispatch))
+	if err != nil {
+		return probeResult{info: ProbeResult{Err: err}}
+	}
+	b.c = c
+	if _, err := c.Announce(ctx); err != nil {
+		// A NAT-PMP-only gateway answers UNSUPP_VERSION: the NAT-PMP
+		// probe running beside this one takes over. PCP is tried first
+		// again the next time (nothing is remembered).
+		return probeResult{b: b, info: ProbeResult{Err: err}}
+	}
+	return probeResult{b: b, info: ProbeResult{Version: "PCP v2"}}
+}
+
+func (b *pcpBackend) protocol() Protocol { return PCP }
+func (b *pcpBackend) close() error       { return b.c.Close() }
+
+func (b *pcpBackend) externalIP(ctx context.Context) (netip.Addr, error) {
+	return b.c.ExternalAddress(ctx)
+}
+
+func pcpProto(t Transport) pcp.Protocol {
+	if t == UDP {
+		return pcp.UDP
+	}
+	return pcp.TCP
+}
+
+func (b *pcpBackend) add(ctx context.Context, req Request) (Mapping, error) {
+	r := pcp.MapRequest{
+		Protocol:          pcpProto(req.Transport),
+		InternalPort:      req.InternalPort,
+		SuggestedExternal: netip.AddrPortFrom(netip.IPv4Unspecified(), req.ExternalPort),
+		Lifetime:          req.Lifetime,
+	}
+	if req.InternalIP.Is6() && !req.InternalIP.Is4In6() {
+		r.SuggestedExternal = netip.AddrPortFrom(netip.IPv6Unspecified(), req.ExternalPort)
+	}
+	if req.InternalIP != b.local {
+		r.Options.ThirdParty = req.InternalIP
+	}
+	if req.ExactPort {
+		// The caller wants this port or nothing: PCP can say so itself.
+		r.Options.PreferFailure = true
+	}
+	m, err := b.c.Map(ctx, r)
+	if err != nil {
+		return Mapping{}, err
+	}
+	return b.mapping(req.Transport, m, req.Description), nil
+}
+
+func (b *pcpBackend) mapping(tr Transport, m *pcp.Mapping, desc string) Mapping {
+	internal := m.InternalAddr
+	if !internal.IsValid() {
+		internal = b.local
+	}
+	return Mapping{
+		Protocol:    PCP,
+		Gateway:     b.gw,
+		Transport:   tr,
+		External:    netip.AddrPortFrom(m.External.Addr().Unmap(), m.External.Port()),
+		Internal:    netip.AddrPortFrom(internal.Unmap(), m.InternalPort),
+		Lifetime:    m.Lifetime,
+		Expires:     m.Expires(),
+		Description: desc,
+		Nonce:       append([]byte(nil), m.Nonce[:]...),
+	}
+}
+
+// pcpMapping rebuilds the PCP mapping a Mapping came from, nonce included.
+func (b *pcpBackend) pcpMapping(m Mapping) (*pcp.Mapping, error) {
+	var nonce pcp.Nonce
+	if len(m.Nonce) != len(nonce) {
+		return nil, fmt.Errorf("portmap: pcp: the mapping of %d/%s has no nonce; PCP renews and deletes only with the nonce that made it", m.External.Port(), m.Transport)
+	}
+	copy(nonce[:], m.Nonce)
+	pm := &pcp.Mapping{
+		Opcode:       pcp.OpMap,
+		Protocol:     pcpProto(m.Transport),
+		InternalAddr: m.Internal.Addr(),
+		InternalPort: m.Internal.Port(),
+		External:     m.External,
+		Lifetime:     m.Lifetime,
+		Nonce:        nonce,
+		Server:       b.c.Server(),
+	}
+	if m.Internal.Addr() != b.local {
+		pm.Options.ThirdParty = m.Internal.Addr()
+	}
+	return pm, nil
+}
+
+func (b *pcpBackend) refresh(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
+	pm, err := b.pcpMapping(m)
+	if err != nil {
+		return Mapping{}, err
+	}
+	nm, err := b.c.Renew(ctx, pm, lifetime)
+	if err != nil {
+		return Mapping{}, err
+	}
+	return b.mapping(m.Transport, nm, m.Description), nil
+}
+
+func (b *pcpBackend) remove(ctx context.Context, m Mapping) error {
+	pm, err := b.pcpMapping(m)
+	if err != nil {
+		return err
+	}
+	return b.c.Delete(ctx, pm)
+}
+
+func (b *pcpBackend) list(context.Context) ([]Mapping, error) {
+	return nil, &NotSupportedError{Protocol: PCP, Operation: "list mappings"}
+}
+
+func (b *pcpBackend) dispatch(ev pcp.Event) {
+	if fn := b.onEvent.Load(); fn != nil {
+		(*fn)(ev)
+	}
+}
+
+// watch listens for the server's ANNOUNCE messages and turns reboots seen
+// in any reply or announcement into signals.
+func (b *pcpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
+	handler := func(ev pcp.Event) {
+		if ev.Kind == pcp.EventReboot && ev.FromServer {
+			fn(gatewaySignal{reboot: true, bootedAt: ev.Received.Add(-time.Duration(ev.Epoch) * time.Second)})
+		}
+	}
+	b.onEvent.Store(&handler)
+	defer b.onEvent.Store(nil)
+	// Announcements are a bonus: renewals and checks notice reboots too.
+	go b.c.ListenAnnouncements(ctx)
+	<-ctx.Done()
+}
+
+// ping sends an ANNOUNCE: the reply's epoch reveals a reboot (reported
+// through watch).
+func (b *pcpBackend) ping(ctx context.Context) (gatewaySignal, error) {
+	_, err := b.c.Announce(ctx)
+	return gatewaySignal{}, err
+}

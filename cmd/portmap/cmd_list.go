@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/portmap-dev/portmap"
+	"github.com/portmap-dev/portmap/internal/state"
+)
+
+func newListCmd(a *app) *cobra.Command {
+	var mine bool
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the gateway's port mappings",
+		Long: `list shows the gateway's port mappings (UPnP). NAT-PMP and PCP cannot list:
+with them, list shows the mappings portmap made from this host and recorded.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.context(cmd)
+			defer cancel()
+			c, err := a.discover(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ms, err := c.List(ctx)
+			if errors.Is(err, portmap.ErrNotSupported) {
+				a.warnf("%s cannot list mappings; these are the ones portmap made from this host", c.Protocol())
+				ms, err = a.recorded(c)
+			}
+			if err != nil {
+				return err
+			}
+			if mine {
+				ms = slices.DeleteFunc(ms, func(m portmap.Mapping) bool { return m.Internal.Addr() != c.LocalAddr() })
+			}
+			if a.json {
+				out := make([]mappingJSON, 0, len(ms))
+				for _, m := range ms {
+					out = append(out, toJSON(m))
+				}
+				return a.printJSON(out)
+			}
+			if len(ms) == 0 {
+				fmt.Fprintln(a.stderr, "no mappings")
+				return nil
+			}
+			printMappingTable(a.stdout, ms)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&mine, "mine", false, "only mappings to this host")
+	return cmd
+}
+
+// state is the record of the mappings this user made.
+func (a *app) state() state.File {
+	if a.statePath != "" {
+		return state.File{Path: a.statePath}
+	}
+	return state.File{Path: state.DefaultPath()}
+}
+
+// recorded returns the recorded mappings on c's gateway with c's protocol.
+func (a *app) recorded(c *portmap.Client) ([]portmap.Mapping, error) {
+	all, err := a.state().Load()
+	if err != nil {
+		return nil, err
+	}
+	var ms []portmap.Mapping
+	for _, m := range all {
+		if m.Gateway == c.Gateway() && m.Protocol == c.Protocol() {
+			ms = append(ms, m)
+		}
+	}
+	return ms, nil
+}

@@ -1,0 +1,488 @@
+package portmap
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// KeeperOptions tune a [Keeper].
+type KeeperOptions struct {
+	// Discovery finds the gateway again when it stops answering (it may
+	// have rebooted with another UPnP port, or the host moved to another
+	// network).
+	Discovery Options
+	// OnEvent, if set, is called for every event, from the keeper's own
+	// goroutine: it must not block for long.
+	OnEvent func(Event)
+	// CheckInterval is how often the keeper asks the gateway, with one
+	// small request, whether it rebooted, besides renewing the mappings and
+	// listening for its announcements. Default 3 s: many gateways
+	// (miniupnpd among them) announce nothing when they start, and a lost
+	// mapping should come back within seconds.
+	CheckInterval time.Duration
+	// MaxBackoff bounds the wait between attempts while the gateway is
+	// unreachable or refuses. Default 1 minute.
+	MaxBackoff time.Duration
+	// DeleteTimeout bounds the deletion of every mapping when the keeper
+	// stops. Default 5 s.
+	DeleteTimeout time.Duration
+}
+
+// Keeper holds mappings alive: it renews each at about half its lifetime
+// (PCP: at a random point in 1/2–5/8, RFC 6887 §11.2.1), makes them again
+// when the gateway reboots or loses them, follows the gateway to a new
+// address or protocol, and deletes them all when it stops.
+type Keeper struct {
+	opts KeeperOptions
+
+	mu      sync.Mutex
+	client  *Client
+	entries []*entry
+	stopped bool
+
+	wake    chan struct{} // something changed: look at the entries again
+	signals chan gatewaySignal
+	watchMu sync.Mutex
+	unwatch context.CancelFunc
+}
+
+// entry is one kept mapping.
+type entry struct {
+	req     Request
+	m       Mapping
+	ok      bool      // the mapping is believed to exist
+	due     time.Time // next renewal, or next attempt when !ok
+	backoff time.Duration
+	// thisHost: the mapping is to this host, wherever it moves.
+	thisHost bool
+	// made: the mapping was made at least once; madeAt: when last.
+	made   bool
+	madeAt time.Time
+	// failures counts the attempts that failed since the last success.
+	failures int
+}
+
+// gatewaySignal is something the gateway said that may need action.
+type gatewaySignal struct {
+	reboot bool
+	// bootedAt is the latest time the gateway can have started: mappings
+	// made after it survived the reboot. Zero means unknown: all are lost.
+	bootedAt       time.Time
+	addressChanged bool
+	external       netip.Addr
+}
+
+// watcher is implemented by backends that can hear the gateway: NAT-PMP and
+// PCP announcements and epochs, UPnP SSDP NOTIFY and GENA.
+type watcher interface {
+	watch(ctx context.Context, fn func(gatewaySignal))
+}
+
+// pinger is implemented by backends that can check the gateway with one
+// small request (NAT-PMP external address, PCP ANNOUNCE, UPnP
+// GetStatusInfo): a reboot it reveals is reported through watch, or
+// returned as a signal.
+type pinger interface {
+	ping(ctx context.Context) (gatewaySignal, error)
+}
+
+// NewKeeper returns a keeper that maps through c. Call [Keeper.Add] for each
+// mapping and [Keeper.Run] to keep them.
+func NewKeeper(c *Client, opts KeeperOptions) *Keeper {
+	if opts.CheckInterval <= 0 {
+		opts.CheckInterval = 3 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Minute
+	}
+	if opts.DeleteTimeout <= 0 {
+		opts.DeleteTimeout = 5 * time.Second
+	}
+	return &Keeper{
+		opts:    opts,
+		client:  c,
+		wake:    make(chan struct{}, 1),
+		signals: make(chan gatewaySignal, 8),
+	}
+}
+
+// Keep makes the mapping req asks for and keeps it until ctx ends, then
+// deletes it. It returns the first mapping at once, or the error that kept
+// it from being made; later changes go to opts.OnEvent.
+func Keep(ctx context.Context, c *Client, req Request, opts KeeperOptions) (Mapping, *Keeper, error) {
+	k := NewKeeper(c, opts)
+	m, err := k.Add(ctx, req)
+	if err != nil {
+		return Mapping{}, nil, err
+	}
+	go k.Run(ctx)
+	return m, k, nil
+}
+
+// Add makes a mapping now and keeps it from then on.
+func (k *Keeper) Add(ctx context.Context, req Request) (Mapping, error) {
+	c := k.currentClient()
+	m, err := c.Add(ctx, req)
+	if err != nil {
+		return Mapping{}, err
+	}
+	thisHost := !req.InternalIP.IsValid() || req.InternalIP == c.LocalAddr()
+	req.InternalIP = m.Internal.Addr()
+	k.mu.Lock()
+	if k.stopped {
+		k.mu.Unlock()
+		c.Delete(context.WithoutCancel(ctx), m)
+		return Mapping{}, errors.New("portmap: keeper stopped")
+	}
+	k.entries = append(k.entries, &entry{req: req, m: m, ok: true, due: renewAt(m), thisHost: thisHost, made: true, madeAt: time.Now()})
+	k.mu.Unlock()
+	k.emit(Event{Kind: Created, Mapping: m})
+	k.poke()
+	return m, nil
+}
+
+// Hold adds a mapping to keep without making it now: Run makes it, and
+// retries with backoff while the gateway refuses or does not answer. It
+// suits daemons that start before the network is up.
+func (k *Keeper) Hold(req Request) {
+	k.mu.Lock()
+	e := &entry{req: req, due: time.Now(), thisHost: !req.InternalIP.IsValid()}
+	e.m = Mapping{Transport: req.Transport, Internal: netip.AddrPortFrom(req.InternalIP, req.InternalPort),
+		External: netip.AddrPortFrom(netip.Addr{}, req.ExternalPort), Description: req.Description}
+	k.entries = append(k.entries, e)
+	k.mu.Unlock()
+	k.poke()
+}
+
+// Mappings returns the kept mappings as they are now.
+func (k *Keeper) Mappings() []Mapping {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ms := make([]Mapping, 0, len(k.entries))
+	for _, e := range k.entries {
+		ms = append(ms, e.m)
+	}
+	return ms
+}
+
+// Client returns the client the keeper maps through now; it changes when
+// the gateway is found again after a failure.
+func (k *Keeper) Client() *Client { return k.currentClient() }
+
+func (k *Keeper) currentClient() *Client {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.client
+}
+
+func (k *Keeper) poke() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (k *Keeper) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	if k.opts.OnEvent != nil {
+		k.opts.OnEvent(e)
+	}
+}
+
+// renewAt is when to renew m: at half its lifetime, PCP at a random point
+// in 1/2–5/8 (RFC 6887 §11.2.1) so that clients do not renew in step.
+// Permanent mappings are only checked.
+func renewAt(m Mapping) time.Time {
+	if m.Lifetime <= 0 {
+		return time.Now().Add(24 * time.Hour)
+	}
+	d := m.Lifetime / 2
+	if m.Protocol == PCP {
+		d += time.Duration(rand.Int64N(int64(m.Lifetime/8) + 1))
+	}
+	return time.Now().Add(d)
+}
+
+// Run keeps the mappings until ctx ends, then deletes them (bounded by
+// DeleteTimeout) and returns. It returns nil after a clean stop.
+func (k *Keeper) Run(ctx context.Context) error {
+	var checker sync.WaitGroup
+	defer func() {
+		checker.Wait()
+		k.stop()
+	}()
+	lost := make(chan struct{}, 1) // the checker found the gateway gone
+	checker.Go(func() { k.checkLoop(ctx, lost) })
+	k.startWatch(ctx)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		timer.Reset(time.Until(k.nextDue()))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-k.wake:
+		case <-timer.C:
+			k.work(ctx)
+		case sig := <-k.signals:
+			k.onSignal(ctx, sig)
+		case <-lost:
+			k.rediscover(ctx)
+		}
+	}
+}
+
+func (k *Keeper) nextDue() time.Time {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	next := time.Now().Add(time.Hour)
+	for _, e := range k.entries {
+		if e.due.Before(next) {
+			next = e.due
+		}
+	}
+	return next
+}
+
+// startWatch listens to the current client's gateway, if it can.
+func (k *Keeper) startWatch(ctx context.Context) {
+	k.watchMu.Lock()
+	defer k.watchMu.Unlock()
+	if k.unwatch != nil {
+		k.unwatch()
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	k.unwatch = cancel
+	if w, ok := k.currentClient().b.(watcher); ok {
+		go w.watch(wctx, func(s gatewaySignal) {
+			select {
+			case k.signals <- s:
+			case <-wctx.Done():
+			}
+		})
+	}
+}
+
+// work renews what is due and retries what was lost.
+func (k *Keeper) work(ctx context.Context) {
+	now := time.Now()
+	k.mu.Lock()
+	var due []*entry
+	for _, e := range k.entries {
+		if !e.due.After(now) {
+			due = append(due, e)
+		}
+	}
+	k.mu.Unlock()
+	for _, e := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		k.refresh(ctx, e)
+	}
+}
+
+// attemptTimeout bounds one renewal or re-creation.
+const attemptTimeout = 10 * time.Second
+
+// refresh renews e, or makes it again if it was lost.
+func (k *Keeper) refresh(ctx context.Context, e *entry) {
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	c := k.currentClient()
+	k.mu.Lock()
+	old, wasOK, failures, made := e.m, e.ok, e.failures, e.made
+	k.mu.Unlock()
+	var m Mapping
+	var err error
+	if made && old.Protocol == c.Protocol() && old.Gateway == c.Gateway() && failures < 3 {
+		// Renewing also makes a lost mapping again, on the same port and,
+		// for PCP, with the same nonce (servers that lost it accept that).
+		m, err = c.Refresh(actx, old, e.req.Lifetime)
+	} else {
+		req := e.req
+		if old.External.Port() != 0 && !req.ExactPort {
+			req.ExternalPort = old.External.Port() // keep the port if the gateway still can
+		}
+		if e.thisHost {
+			req.InternalIP = c.LocalAddr() // this host may have moved
+		}
+		m, err = c.Add(actx, req)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return // stopping: not the gateway's failure
+		}
+		k.failed(ctx, e, old, err)
+		return
+	}
+	k.mu.Lock()
+	e.m, e.ok, e.backoff, e.failures, e.due, e.made, e.madeAt = m, true, 0, 0, renewAt(m), true, time.Now()
+	k.mu.Unlock()
+	switch {
+	case !made:
+		k.emit(Event{Kind: Created, Mapping: m})
+	case !wasOK:
+		k.emit(Event{Kind: Restored, Mapping: m})
+	case m.External.Addr() != old.External.Addr() && old.External.Addr().IsValid():
+		k.emit(Event{Kind: AddressChanged, Mapping: m})
+	default:
+		k.emit(Event{Kind: Renewed, Mapping: m})
+	}
+}
+
+// failed records a failed attempt and schedules the next with backoff. A
+// mapping whose lease has not run out is still believed to exist (the
+// renewal or its answer may have been lost); one that ran out is lost. A
+// gateway that stopped answering is looked for again.
+func (k *Keeper) failed(ctx context.Context, e *entry, old Mapping, err error) {
+	now := time.Now()
+	k.mu.Lock()
+	wasOK := e.ok
+	e.ok = e.ok && (old.Expires.IsZero() || now.Before(old.Expires))
+	lostNow := wasOK && !e.ok && e.made
+	e.failures++
+	if e.backoff == 0 {
+		e.backoff = time.Second
+	} else {
+		e.backoff = min(2*e.backoff, k.opts.MaxBackoff)
+	}
+	e.due = now.Add(e.backoff)
+	if e.ok && !old.Expires.IsZero() && e.due.After(old.Expires) {
+		e.due = old.Expires // one more try while it may still exist
+	}
+	k.mu.Unlock()
+	if lostNow {
+		k.emit(Event{Kind: Lost, Mapping: old, Err: err})
+	} else {
+		k.emit(Event{Kind: Failed, Mapping: old, Err: err})
+	}
+	if unreachable(err) {
+		k.rediscover(ctx)
+	}
+}
+
+// unreachable reports errors that mean the gateway (or its UPnP HTTP
+// server) is not where it was.
+func unreachable(err error) bool {
+	var noGW *NoGatewayError
+	return errors.As(err, &noGW) || errors.Is(err, context.DeadlineExceeded) || isConnRefused(err)
+}
+
+// rediscover looks for the gateway again and switches to what answers.
+func (k *Keeper) rediscover(ctx context.Context) {
+	dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	c, err := Discover(dctx, k.opts.Discovery)
+	if err != nil {
+		return
+	}
+	k.mu.Lock()
+	old := k.client
+	k.client = c
+	for _, e := range k.entries {
+		e.ok = false
+		e.due = time.Now()
+	}
+	k.mu.Unlock()
+	if old != nil && old != c {
+		old.Close()
+	}
+	k.startWatch(ctx)
+	k.poke()
+}
+
+// onSignal reacts to what the gateway said: after a reboot, every mapping
+// made before the gateway started again is made again at once.
+func (k *Keeper) onSignal(ctx context.Context, s gatewaySignal) {
+	if !s.reboot && !s.addressChanged {
+		return
+	}
+	var lost []Mapping
+	now := time.Now()
+	k.mu.Lock()
+	for _, e := range k.entries {
+		if s.reboot && e.ok && (s.bootedAt.IsZero() || e.madeAt.Before(s.bootedAt)) {
+			e.ok = false
+			e.due = now
+			lost = append(lost, e.m)
+		}
+		if s.addressChanged && e.ok {
+			e.due = now // renew: the mapping's external address changed
+		}
+	}
+	k.mu.Unlock()
+	for _, m := range lost {
+		k.emit(Event{Kind: Lost, Mapping: m, Err: errGatewayRebooted})
+	}
+	k.work(ctx)
+}
+
+var errGatewayRebooted = errors.New("the gateway rebooted")
+
+// checkLoop asks the gateway every CheckInterval, with one small request,
+// whether it rebooted or went away. It runs beside Run's loop so that a
+// slow answer (packet loss) never delays a renewal.
+func (k *Keeper) checkLoop(ctx context.Context, lost chan<- struct{}) {
+	t := time.NewTicker(k.opts.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		p, ok := k.currentClient().b.(pinger)
+		if !ok {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, k.opts.CheckInterval)
+		sig, err := p.ping(cctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && unreachable(err):
+			select {
+			case lost <- struct{}{}:
+			default:
+			}
+		case err == nil && (sig.reboot || sig.addressChanged):
+			select {
+			case k.signals <- sig:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// stop deletes every mapping, bounded by DeleteTimeout.
+func (k *Keeper) stop() {
+	k.watchMu.Lock()
+	if k.unwatch != nil {
+		k.unwatch()
+	}
+	k.watchMu.Unlock()
+	k.mu.Lock()
+	k.stopped = true
+	entries := k.entries
+	k.entries = nil
+	c := k.client
+	k.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), k.opts.DeleteTimeout)
+	defer cancel()
+	for _, e := range entries {
+		if !e.ok && e.m.Protocol != c.Protocol() {
+			continue
+		}
+		err := c.Delete(ctx, e.m)
+		k.emit(Event{Kind: Deleted, Mapping: e.m, Err: err})
+	}
+}
