@@ -48,6 +48,7 @@ type Keeper struct {
 	signals chan gatewaySignal
 	watchMu sync.Mutex
 	unwatch context.CancelFunc
+	done    chan struct{} // closed when Run has returned
 }
 
 // entry is one kept mapping.
@@ -107,12 +108,14 @@ func NewKeeper(c *Client, opts KeeperOptions) *Keeper {
 		client:  c,
 		wake:    make(chan struct{}, 1),
 		signals: make(chan gatewaySignal, 8),
+		done:    make(chan struct{}),
 	}
 }
 
 // Keep makes the mapping req asks for and keeps it until ctx ends, then
 // deletes it. It returns the first mapping at once, or the error that kept
-// it from being made; later changes go to opts.OnEvent.
+// it from being made; later changes go to opts.OnEvent, and the keeper's
+// Done channel closes once the mapping is deleted.
 func Keep(ctx context.Context, c *Client, req Request, opts KeeperOptions) (Mapping, *Keeper, error) {
 	k := NewKeeper(c, opts)
 	m, err := k.Add(ctx, req)
@@ -157,6 +160,9 @@ func (k *Keeper) Hold(req Request) {
 	k.mu.Unlock()
 	k.poke()
 }
+
+// Done is closed when Run has returned: the mappings are deleted.
+func (k *Keeper) Done() <-chan struct{} { return k.done }
 
 // Mappings returns the kept mappings as they are now.
 func (k *Keeper) Mappings() []Mapping {
@@ -216,6 +222,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 	defer func() {
 		checker.Wait()
 		k.stop()
+		close(k.done)
 	}()
 	lost := make(chan struct{}, 1) // the checker found the gateway gone
 	checker.Go(func() { k.checkLoop(ctx, lost) })

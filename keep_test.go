@@ -1,0 +1,160 @@
+package portmap
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portmap-dev/portmap/portmaptest"
+)
+
+// eventLog collects a keeper's events.
+type eventLog struct {
+	mu sync.Mutex
+	ev []Event
+	ch chan Event
+}
+
+func newEventLog() *eventLog { return &eventLog{ch: make(chan Event, 1000)} }
+
+func (l *eventLog) add(e Event) {
+	l.mu.Lock()
+	l.ev = append(l.ev, e)
+	l.mu.Unlock()
+	l.ch <- e
+}
+
+func (l *eventLog) wait(t *testing.T, kind EventKind, d time.Duration) Event {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case e := <-l.ch:
+			if e.Kind == kind {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event within %v", kind, d)
+		}
+	}
+}
+
+// runKeeper runs k until the test ends (or stop is called) and waits for it.
+func runKeeper(t *testing.T, k *Keeper) (stop func()) {
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func TestKeeperRenewsAndDeletes(t *testing.T) {
+	for _, p := range Protocols {
+		t.Run(string(p), func(t *testing.T) {
+			gw, o := fakeGateway(t, portmaptest.WithConfig(portmaptest.Config{PCPMinLifetime: time.Second}))
+			o.Protocols = []Protocol{p}
+			c := discover(t, o)
+			log := newEventLog()
+			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
+			m, err := k.Add(testContext(t), Request{InternalPort: 6000, Lifetime: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runKeeper(t, k)
+			log.wait(t, Created, time.Second)
+			r := log.wait(t, Renewed, 3*time.Second)
+			if r.Mapping.External != m.External {
+				t.Errorf("renewal moved the mapping: %v -> %v", m.External, r.Mapping.External)
+			}
+			stop()
+			log.wait(t, Deleted, time.Second)
+			if gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+				t.Error("the keeper left its mapping in the gateway when it stopped")
+			}
+		})
+	}
+}
+
+func TestKeeperRestoresAfterReboot(t *testing.T) {
+	for _, p := range Protocols {
+		t.Run(string(p), func(t *testing.T) {
+			gw, o := fakeGateway(t)
+			o.Protocols = []Protocol{p}
+			c := discover(t, o)
+			log := newEventLog()
+			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
+			m, err := k.Add(testContext(t), Request{InternalPort: 6001, Lifetime: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runKeeper(t, k)
+			// Let the keeper see the gateway up for a while, as in life.
+			time.Sleep(300 * time.Millisecond)
+			gw.Reboot()
+			if gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+				t.Fatal("the fake gateway kept the mapping across Reboot")
+			}
+			log.wait(t, Lost, 2*time.Second)
+			e := log.wait(t, Restored, 2*time.Second)
+			if e.Mapping.External.Port() != m.External.Port() || !gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+				t.Errorf("restored %+v; gateway has %+v", e.Mapping, gw.Mappings())
+			}
+			if got := k.Mappings(); len(got) != 1 || got[0].External != e.Mapping.External {
+				t.Errorf("Mappings() = %+v", got)
+			}
+		})
+	}
+}
+
+func TestKeeperHoldWaitsForGateway(t *testing.T) {
+	// A daemon may start before the gateway lets it map: held mappings are
+	// made when the gateway stops refusing.
+	gw, o := fakeGateway(t)
+	o.Protocols = []Protocol{NATPMP}
+	c := discover(t, o)
+	gw.FailNext("natpmp:map", 3) // NetworkFailure: no external link yet
+	log := newEventLog()
+	k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, MaxBackoff: 200 * time.Millisecond})
+	k.Hold(Request{InternalPort: 6002, Lifetime: time.Hour})
+	runKeeper(t, k)
+	if e := log.wait(t, Failed, 2*time.Second); e.Err == nil {
+		t.Error("Failed event without its error")
+	}
+	e := log.wait(t, Created, 3*time.Second)
+	if !gatewayHas(gw, "TCP", e.Mapping.External.Port(), e.Mapping.Internal) {
+		t.Errorf("created %+v but the gateway has %+v", e.Mapping, gw.Mappings())
+	}
+}
+
+func TestKeepHelper(t *testing.T) {
+	gw, o := fakeGateway(t)
+	c := discover(t, o)
+	ctx, cancel := context.WithCancel(t.Context())
+	m, k, err := Keep(ctx, c, Request{InternalPort: 6003}, KeeperOptions{})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if len(k.Mappings()) != 1 || !gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+		t.Fatalf("Keep made %+v; gateway has %+v", m, gw.Mappings())
+	}
+	cancel()
+	select {
+	case <-k.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("the keeper did not stop within 3 s of its context")
+	}
+	if gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+		t.Error("Keep's mapping outlived its context")
+	}
+}
