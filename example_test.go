@@ -71,7 +71,7 @@ func ExampleKeep() {
 	}
 	fmt.Println("kept:", m.Transport, m.External.Port())
 
-	cancel()  // the program is done with the port
+	cancel()   // the program is done with the port
 	<-k.Done() // the mapping is deleted
 	fmt.Println("mappings left in the router:", len(gw.Mappings()))
 	// Output:
