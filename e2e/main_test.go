@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package e2e holds the end-to-end tests: they run against a real
 // miniupnpd in network namespaces built by internal/testbed.
 package e2e

@@ -52,10 +52,10 @@ reached from the internet. It speaks UPnP IGD (v1, v2), NAT-PMP and PCP.`,
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return usageErrorf("%v: see 'portmap --help'", err)
+		return usageErrorf("%v; %s", err, cobraHint)
 	})
 	pf := root.PersistentFlags()
-	pf.StringVarP(&a.gateway, "gateway", "g", os.Getenv("PORTMAP_GATEWAY"), "gateway `IP[:PORT]` to talk to, skipping detection (env PORTMAP_GATEWAY)")
+	pf.StringVarP(&a.gateway, "gateway", "g", os.Getenv("PORTMAP_GATEWAY"), "talk to the gateway at `IP[:PORT]`, skipping detection (env PORTMAP_GATEWAY)")
 	pf.StringVar(&a.via, "via", "auto", "protocol: auto, upnp, natpmp or pcp")
 	pf.StringVarP(&a.iface, "interface", "i", "", "use this network interface's address and gateway")
 	pf.BoolVar(&a.json, "json", false, "machine-readable output (JSON) on stdout")

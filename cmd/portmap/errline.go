@@ -23,6 +23,9 @@ func errorLine(err error) string {
 	return line
 }
 
+// cobraHint is added to cobra's own complaints about the command line.
+const cobraHint = "see 'portmap --help'"
+
 // hintFor says what the user can do about err, or "".
 func hintFor(err error) string {
 	var (
@@ -33,9 +36,12 @@ func hintFor(err error) string {
 		noGW  *portmap.NoGatewayError
 		noSup *portmap.NotSupportedError
 	)
+	var ce *cmdError
 	switch {
 	case errors.As(err, &ue):
 		return ""
+	case !errors.As(err, &ce):
+		return cobraHint
 	case errors.As(err, &noGW):
 		return "check that UPnP or NAT-PMP/PCP is enabled on the router, or name it with --gateway"
 	case errors.Is(err, context.DeadlineExceeded):

@@ -1,3 +1,5 @@
+//go:build linux
+
 package testbed
 
 import (
@@ -16,7 +18,7 @@ import (
 )
 
 // checkTimeout bounds one end-to-end check.
-const checkTimeout = 5 * time.Second
+const checkTimeout = 8 * time.Second
 
 // VerifyTCP proves a mapping end to end: it listens on Host:lanPort (the
 // calling process must be in the LAN namespace, as e2e tests are), connects

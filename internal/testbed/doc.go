@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package testbed builds a real home-router testbed out of Linux network
 // namespaces for the project's end-to-end tests and benchmarks.
 //

@@ -1,0 +1,371 @@
+package upnp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// ErrNoIGD is returned (wrapped) when no usable Internet Gateway Device
+// answered in time. When devices did answer but were unusable, the error
+// also wraps the last reason (e.g. ErrNoWANConnection or ErrUnsafeURL).
+var ErrNoIGD = errors.New("upnp: no Internet Gateway Device found")
+
+// IGD is a discovered Internet Gateway Device with its chosen WAN
+// connection service.
+type IGD struct {
+	// Location is the URL of the root device description.
+	Location *url.URL
+	// Gateway is the address that answered the search (or, for an IGD
+	// from the cache, the cached one).
+	Gateway netip.Addr
+	// DeviceType is the IGD's device type URN.
+	DeviceType string
+	// Version is the IGD version, 1 or 2.
+	Version int
+	// FriendlyName, Manufacturer and ModelName describe the device.
+	FriendlyName string
+	Manufacturer string
+	ModelName    string
+	// UDN is the IGD's unique device name ("uuid:...").
+	UDN string
+	// BootID is the BOOTID.UPNP.ORG of the SSDP reply; it changes when
+	// the device reboots. -1 when unknown (UDA 1.0 devices, cached IGDs).
+	BootID int64
+	// WAN is the chosen WAN connection service (WANIPConnection or
+	// WANPPPConnection).
+	WAN *WANConnection
+	// Firewall is the WANIPv6FirewallControl service, nil if none.
+	Firewall *FirewallControl
+	// CommonInterface is the WANCommonInterfaceConfig service, nil if none.
+	CommonInterface *Service
+	// Services are all services of the description whose URLs passed the
+	// safety checks.
+	Services []Service
+	// FromCache reports that the IGD came from DiscoverOptions.Cache
+	// (validated with one SOAP call) rather than from a search.
+	FromCache bool
+}
+
+// DiscoverOptions configure Discover and DiscoverAll. The zero value
+// searches by multicast on the default interface only.
+type DiscoverOptions struct {
+	// Gateway is sent a unicast M-SEARCH at the same moment as the
+	// multicast one, and keys the Cache. Package upnp does not detect
+	// the default gateway; the caller passes it. Zero means multicast only.
+	Gateway netip.Addr
+	// SSDPPort is the gateway's SSDP port for the unicast search; 0 means
+	// 1900.
+	SSDPPort uint16
+	// Multicast is where the multicast search goes; zero means
+	// SSDPMulticast (239.255.255.250:1900). Tests set a loopback address
+	// here: a non-multicast address is simply sent to.
+	Multicast netip.AddrPort
+	// NoMulticast disables the multicast search (unicast to Gateway only).
+	NoMulticast bool
+	// Interface names the interface for the multicast search; empty means
+	// the system's choice.
+	Interface string
+	// SearchTargets replaces DefaultSearchTargets.
+	SearchTargets []string
+	// AllowLANLocations accepts description and control URLs on other
+	// private, link-local or ULA addresses than the replying device.
+	// By default a URL must point at the device that replied.
+	AllowLANLocations bool
+	// HTTPClient fetches descriptions and makes SOAP calls; nil means a
+	// default client (no proxy, timeouts). Redirects are never followed.
+	HTTPClient *http.Client
+	// Cache, if set, is consulted first (Gateway must be set) and updated
+	// after a successful search.
+	Cache Cache
+	// Timeout bounds Discover when ctx has no deadline; 0 means 3s.
+	Timeout time.Duration
+	// Wait is how long DiscoverAll collects replies; 0 means 2s (upnpc
+	// waits 2s too). Discover does not wait: it returns on the first
+	// usable IGD.
+	Wait time.Duration
+	// Logger receives debug logs; nil means no logging.
+	Logger *slog.Logger
+}
+
+const (
+	defaultDiscoverTimeout = 3 * time.Second
+	defaultDiscoverWait    = 2 * time.Second
+	// maxLocations bounds how many distinct descriptions one search
+	// fetches (a busy LAN has many UPnP devices answering rootdevice).
+	maxLocations = 16
+	// describeTimeout bounds fetching and evaluating one description.
+	describeTimeout = 4 * time.Second
+)
+
+// discoverConfig is DiscoverOptions with defaults applied.
+type discoverConfig struct {
+	DiscoverOptions
+	policy urlPolicy
+	log    *slog.Logger
+	iface  *net.Interface
+}
+
+func newDiscoverConfig(o DiscoverOptions) (*discoverConfig, error) {
+	c := &discoverConfig{DiscoverOptions: o, policy: urlPolicy{allowLAN: o.AllowLANLocations}, log: o.Logger}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.SSDPPort == 0 {
+		c.SSDPPort = SSDPPort
+	}
+	if !c.Multicast.IsValid() {
+		c.Multicast = SSDPMulticast
+	}
+	if len(c.SearchTargets) == 0 {
+		c.SearchTargets = DefaultSearchTargets
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = defaultDiscoverTimeout
+	}
+	if c.Wait <= 0 {
+		c.Wait = defaultDiscoverWait
+	}
+	c.Gateway = c.Gateway.Unmap()
+	if c.Interface != "" {
+		ifi, err := net.InterfaceByName(c.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("upnp: interface %q: %w", c.Interface, err)
+		}
+		c.iface = ifi
+	}
+	return c, nil
+}
+
+func (c *discoverConfig) searchConfig() searchConfig {
+	sc := searchConfig{iface: c.iface, targets: c.SearchTargets, log: c.log}
+	if c.Gateway.IsValid() {
+		sc.unicast = netip.AddrPortFrom(c.Gateway, c.SSDPPort)
+	}
+	if !c.NoMulticast {
+		sc.multicast = c.Multicast
+	}
+	return sc
+}
+
+// Discover finds an Internet Gateway Device and returns the first one whose
+// description yields a usable WAN connection service. It sends M-SEARCH by
+// unicast to opts.Gateway and by multicast at the same moment, for IGD:1,
+// IGD:2, WANIPConnection, WANPPPConnection and upnp:rootdevice, fetches
+// descriptions concurrently as replies arrive and returns without waiting
+// for the rest (no MX wait). With opts.Cache, a cached IGD for opts.Gateway
+// is tried first.
+func Discover(ctx context.Context, opts DiscoverOptions) (*IGD, error) {
+	c, err := newDiscoverConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	if c.Cache != nil && c.Gateway.IsValid() {
+		igd, err := c.fromCache(ctx)
+		if err == nil {
+			return igd, nil
+		}
+		c.log.Debug("upnp: cached IGD not usable", "gateway", c.Gateway, "err", err)
+	}
+	igds, err := c.search(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	igd := igds[0]
+	if c.Cache != nil {
+		key := c.Gateway
+		if !key.IsValid() {
+			key = igd.Gateway
+		}
+		if err := c.Cache.Put(key, entryFromIGD(igd)); err != nil {
+			c.log.Debug("upnp: storing IGD in cache", "err", err)
+		}
+	}
+	return igd, nil
+}
+
+// DiscoverAll searches like Discover but collects every usable IGD that
+// answers within opts.Wait (or until ctx ends), one per device UDN. It
+// returns ErrNoIGD when there is none. The cache is not consulted, but
+// every IGD found is stored in it under its replying address.
+func DiscoverAll(ctx context.Context, opts DiscoverOptions) ([]*IGD, error) {
+	c, err := newDiscoverConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	igds, err := c.search(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	if c.Cache != nil {
+		for _, igd := range igds {
+			if err := c.Cache.Put(igd.Gateway, entryFromIGD(igd)); err != nil {
+				c.log.Debug("upnp: storing IGD in cache", "err", err)
+			}
+		}
+	}
+	return igds, nil
+}
+
+type describeResult struct {
+	igd *IGD
+	err error
+}
+
+// search runs one SSDP search. With all false it returns the first usable
+// IGD; with all true every usable IGD found within c.Wait.
+func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait() // every goroutine of this search has ended on return
+	}()
+
+	replies := make(chan *SearchResponse, 16)
+	results := make(chan describeResult)
+	searchDone := make(chan error, 1)
+	wg.Go(func() { searchDone <- ssdpSearch(ctx, c.searchConfig(), replies) })
+
+	var waitC <-chan time.Time
+	if all {
+		t := time.NewTimer(c.Wait)
+		defer t.Stop()
+		waitC = t.C
+	}
+	var (
+		seen     = make(map[string]bool)
+		udns     = make(map[string]bool)
+		found    []*IGD
+		inflight int
+		lastErr  error
+		stopped  bool // no more replies accepted (DiscoverAll's wait is over)
+	)
+	for {
+		if stopped && inflight == 0 {
+			return c.collected(found, lastErr)
+		}
+		select {
+		case r := <-replies:
+			if stopped {
+				continue
+			}
+			loc, err := c.location(r)
+			if err != nil {
+				lastErr = err
+				c.log.Debug("upnp: SSDP reply refused", "from", r.From, "err", err)
+				continue
+			}
+			key := loc.String()
+			if seen[key] || len(seen) >= maxLocations {
+				continue
+			}
+			seen[key] = true
+			inflight++
+			wg.Go(func() {
+				igd, err := c.describe(ctx, loc, r)
+				select {
+				case results <- describeResult{igd, err}:
+				case <-ctx.Done():
+				}
+			})
+		case res := <-results:
+			inflight--
+			if res.err != nil {
+				lastErr = res.err
+				c.log.Debug("upnp: device not usable", "err", res.err)
+				continue
+			}
+			if !all {
+				return []*IGD{res.igd}, nil
+			}
+			id := res.igd.UDN
+			if id == "" {
+				id = res.igd.Location.String()
+			}
+			if !udns[id] {
+				udns[id] = true
+				found = append(found, res.igd)
+			}
+		case <-waitC:
+			stopped = true
+		case err := <-searchDone:
+			searchDone = nil
+			if err != nil {
+				// The sockets failed; only in-flight fetches can still
+				// produce a result.
+				lastErr = err
+				stopped = true
+			}
+		case <-ctx.Done():
+			if len(found) > 0 {
+				return found, nil
+			}
+			return nil, noIGDError(ctx.Err(), lastErr)
+		}
+	}
+}
+
+func (c *discoverConfig) collected(found []*IGD, lastErr error) ([]*IGD, error) {
+	if len(found) > 0 {
+		return found, nil
+	}
+	return nil, noIGDError(nil, lastErr)
+}
+
+func noIGDError(ctxErr, last error) error {
+	switch {
+	case last != nil:
+		return fmt.Errorf("%w: %w", ErrNoIGD, last)
+	case ctxErr != nil:
+		return fmt.Errorf("%w: %w", ErrNoIGD, ctxErr)
+	}
+	return ErrNoIGD
+}
+
+// location validates a reply's LOCATION: an http URL whose host is the
+// replying device (or, with AllowLANLocations, another LAN address).
+func (c *discoverConfig) location(r *SearchResponse) (*url.URL, error) {
+	u, err := url.Parse(r.Location)
+	if err != nil {
+		return nil, fmt.Errorf("%w: LOCATION %.100q: %v", ErrUnsafeURL, r.Location, err)
+	}
+	if _, err := c.policy.check(u, r.From.Addr()); err != nil {
+		return nil, err
+	}
+	return withZone(u, r.From.Addr().Zone()), nil
+}
+
+// describe fetches and evaluates the description at loc.
+func (c *discoverConfig) describe(ctx context.Context, loc *url.URL, r *SearchResponse) (*IGD, error) {
+	ctx, cancel := context.WithTimeout(ctx, describeTimeout)
+	defer cancel()
+	start := time.Now()
+	b, err := fetchDescription(ctx, c.HTTPClient, loc)
+	if err != nil {
+		return nil, err
+	}
+	d, err := ParseDescription(b, loc)
+	if err != nil {
+		return nil, err
+	}
+	igd, err := c.buildIGD(ctx, d, r.From.Addr())
+	if err != nil {
+		return nil, err
+	}
+	igd.BootID = r.BootID
+	c.log.Debug("upnp: IGD found", "location", loc, "wan", igd.WAN.Service.Type, "took", time.Since(start))
+	return igd, nil
+}

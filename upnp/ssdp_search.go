@@ -1,0 +1,189 @@
+package upnp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// searchConfig describes one SSDP search.
+type searchConfig struct {
+	// unicast is the gateway's SSDP address; invalid means none.
+	unicast netip.AddrPort
+	// multicast is the multicast destination; invalid means none. A
+	// non-multicast address (tests) is sent to like a unicast one.
+	multicast netip.AddrPort
+	// iface is the interface for multicast; nil means the system default.
+	iface *net.Interface
+	// targets are the STs to search for.
+	targets []string
+	log     *slog.Logger
+}
+
+// searchResend is when M-SEARCH rounds are sent, relative to the start.
+// SSDP runs over UDP; two retransmissions cover a lost datagram without
+// flooding (UDA 1.1 recommends sending each search more than once).
+var searchResend = []time.Duration{0, 250 * time.Millisecond, 1 * time.Second}
+
+// ssdpSearch sends M-SEARCH requests for every target to the unicast and
+// multicast destinations at the same moment, retransmits them per
+// searchResend, and delivers every parsed reply on out until ctx ends. It
+// returns after its sockets are closed and its goroutines have ended.
+// Replies may come from any source port: some routers (e.g. Netgear
+// R7000 and several Huawei HG firmwares) answer from an ephemeral port, so
+// replies are not filtered by port.
+func ssdpSearch(ctx context.Context, cfg searchConfig, out chan<- *SearchResponse) error {
+	type dest struct {
+		to   netip.AddrPort
+		host netip.AddrPort // HOST header value
+	}
+	var dests []dest
+	if cfg.unicast.IsValid() {
+		// UDA 1.1 §1.3.2: a unicast search names the target in HOST.
+		dests = append(dests, dest{cfg.unicast, cfg.unicast})
+	}
+	if cfg.multicast.IsValid() {
+		dests = append(dests, dest{cfg.multicast, cfg.multicast})
+	}
+	if len(dests) == 0 {
+		return errors.New("upnp: no SSDP destination (no gateway and multicast disabled)")
+	}
+	conns := make(map[bool]*net.UDPConn) // keyed by "is IPv4"
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for _, d := range dests {
+		is4 := d.to.Addr().Unmap().Is4()
+		if conns[is4] != nil {
+			continue
+		}
+		c, err := openSearchConn(is4, cfg.iface)
+		if err != nil {
+			return err
+		}
+		conns[is4] = c
+	}
+	for _, d := range dests {
+		if d.to.Addr().IsMulticast() {
+			setMulticastOptions(conns[d.to.Addr().Unmap().Is4()], d.to.Addr(), cfg.iface, cfg.log)
+		}
+	}
+
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Go(func() { readSearchReplies(ctx, c, out, cfg.log) })
+	}
+	defer func() {
+		for _, c := range conns {
+			c.Close() // unblocks the readers
+		}
+		wg.Wait()
+	}()
+
+	start := time.Now()
+	var lastErr error
+	sent := 0
+	for _, at := range searchResend {
+		if d := time.Until(start.Add(at)); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+		}
+		for _, d := range dests {
+			c := conns[d.to.Addr().Unmap().Is4()]
+			for _, st := range cfg.targets {
+				_, err := c.WriteToUDPAddrPort(mSearch(d.host, st), d.to)
+				if err != nil {
+					lastErr = err
+					continue
+				}
+				sent++
+			}
+		}
+		if sent == 0 {
+			return fmt.Errorf("upnp: sending M-SEARCH: %w", lastErr)
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func openSearchConn(is4 bool, iface *net.Interface) (*net.UDPConn, error) {
+	network, laddr := "udp6", &net.UDPAddr{IP: net.IPv6unspecified}
+	if is4 {
+		network, laddr = "udp4", &net.UDPAddr{IP: net.IPv4zero}
+	}
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("upnp: opening SSDP socket: %w", err)
+	}
+	return c, nil
+}
+
+// setMulticastOptions selects the interface and sets the TTL (UDA 1.1: 2)
+// for multicast searches. Failures are logged, not fatal: the system
+// defaults usually work.
+func setMulticastOptions(c *net.UDPConn, group netip.Addr, iface *net.Interface, log *slog.Logger) {
+	var errs []error
+	if group.Unmap().Is4() {
+		p := ipv4.NewPacketConn(c)
+		errs = append(errs, p.SetMulticastTTL(2))
+		if iface != nil {
+			errs = append(errs, p.SetMulticastInterface(iface))
+		}
+	} else {
+		p := ipv6.NewPacketConn(c)
+		errs = append(errs, p.SetMulticastHopLimit(2))
+		if iface != nil {
+			errs = append(errs, p.SetMulticastInterface(iface))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		log.Debug("upnp: multicast socket options", "err", err)
+	}
+}
+
+// readSearchReplies reads until c is closed, parses each datagram and
+// sends valid replies on out. Oversized datagrams are dropped.
+func readSearchReplies(ctx context.Context, c *net.UDPConn, out chan<- *SearchResponse, log *slog.Logger) {
+	buf := make([]byte, maxSSDPDatagram+1)
+	for {
+		n, from, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				log.Debug("upnp: SSDP read", "err", err)
+			}
+			return
+		}
+		if n > maxSSDPDatagram {
+			log.Debug("upnp: oversized SSDP datagram dropped", "from", from, "bytes", n)
+			continue
+		}
+		r, err := ParseSearchResponse(buf[:n])
+		if err != nil {
+			log.Debug("upnp: ignoring SSDP datagram", "from", from, "err", err)
+			continue
+		}
+		r.From = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+		log.Debug("upnp: SSDP reply", "from", r.From, "st", r.ST, "location", r.Location)
+		select {
+		case out <- r:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
