@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -112,5 +113,43 @@ func TestNoGatewayExit3(t *testing.T) {
 	_, errs, code := r.run("--timeout", "500ms", "ip")
 	if code != 3 || !strings.HasPrefix(errs, "portmap: no gateway answered") {
 		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestSimulate(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	ctx, cancel := context.WithCancel(t.Context())
+	pr, pw := io.Pipe()
+	done := make(chan int, 1)
+	go func() {
+		var errb bytes.Buffer
+		done <- run(ctx, []string{"simulate", "--json"}, pw, &errb)
+		pw.Close()
+	}()
+	var out struct {
+		Gateway string `json:"gateway"`
+	}
+	if err := json.NewDecoder(pr).Decode(&out); err != nil {
+		cancel()
+		t.Fatalf("simulate --json: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	// The printed value works as --gateway.
+	var stdout, stderr bytes.Buffer
+	state := filepath.Join(t.TempDir(), "m.json")
+	if code := run(t.Context(), []string{"--gateway", out.Gateway, "--state", state, "--json", "ip"}, &stdout, &stderr); code != 0 {
+		t.Errorf("ip against simulate: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), portmaptest.DefaultExternalIP.String()) {
+		t.Errorf("ip: %s", stdout.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("simulate exited %d after its context ended", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("simulate did not stop")
 	}
 }
