@@ -17,9 +17,10 @@ const natpmpInitialTimeout = 250 * time.Millisecond
 
 // natpmpBackend maps with NAT-PMP.
 type natpmpBackend struct {
-	c     *natpmp.Client
-	gw    netip.Addr
-	local netip.Addr
+	c      *natpmp.Client
+	gw     netip.Addr
+	local  netip.Addr
+	testGW bool // a test gateway on its own port: no multicast
 
 	mu       sync.Mutex
 	external netip.Addr
@@ -31,7 +32,7 @@ func probeNATPMP(ctx context.Context, t *target) probeResult {
 	if err != nil {
 		return probeResult{info: ProbeResult{Err: err}}
 	}
-	b := &natpmpBackend{c: c, gw: t.gateway, local: t.local}
+	b := &natpmpBackend{c: c, gw: t.gateway, local: t.local, testGW: t.port != 0}
 	ext, err := c.ExternalAddress(ctx)
 	if err != nil {
 		return probeResult{b: b, info: ProbeResult{Err: err}}
@@ -129,8 +130,12 @@ func (b *natpmpBackend) list(context.Context) ([]Mapping, error) {
 // events (epoch going backwards, new external address) into signals.
 func (b *natpmpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 	// Announcements are a bonus: without them (another program holds the
-	// port without SO_REUSEPORT, say) renewals and checks still notice.
-	go b.c.ListenAnnouncements(ctx)
+	// port without SO_REUSEPORT, say) renewals and checks still notice. A
+	// test gateway on its own port is not listened for: joining the
+	// multicast group would reach the real network.
+	if !b.testGW {
+		go b.c.ListenAnnouncements(ctx)
+	}
 	for {
 		select {
 		case <-ctx.Done():

@@ -17,15 +17,16 @@ const pcpFirstTimeout = 250 * time.Millisecond
 
 // pcpBackend maps with PCP.
 type pcpBackend struct {
-	c     *pcp.Client
-	gw    netip.Addr
-	local netip.Addr
+	c      *pcp.Client
+	gw     netip.Addr
+	local  netip.Addr
+	testGW bool // a test gateway on its own port: no multicast
 
 	onEvent atomic.Pointer[func(pcp.Event)] // set while a keeper watches
 }
 
 func probePCP(ctx context.Context, t *target) probeResult {
-	b := &pcpBackend{gw: t.gateway, local: t.local}
+	b := &pcpBackend{gw: t.gateway, local: t.local, testGW: t.port != 0}
 	c, err := pcp.NewClient(netip.AddrPortFrom(t.gateway, t.serverPort(pcp.ServerPort)),
 		pcp.WithFirstTimeout(pcpFirstTimeout), pcp.WithLocalAddr(t.local), pcp.WithLogger(t.opts.logger()),
 		pcp.WithEventHandler(b.dispatch))
@@ -162,7 +163,11 @@ func (b *pcpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 	b.onEvent.Store(&handler)
 	defer b.onEvent.Store(nil)
 	// Announcements are a bonus: renewals and checks notice reboots too.
-	go b.c.ListenAnnouncements(ctx)
+	// A test gateway on its own port is not listened for: joining the
+	// multicast groups would reach the real network.
+	if !b.testGW {
+		go b.c.ListenAnnouncements(ctx)
+	}
 	<-ctx.Done()
 }
 
