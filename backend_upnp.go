@@ -57,16 +57,21 @@ func probeUPnP(ctx context.Context, t *target) probeResult {
 	}
 	if t.port != 0 {
 		// A test gateway on its own port (portmap simulate, portmaptest):
-		// unicast only, nothing goes out to the LAN's multicast group.
+		// unicast only, nothing goes out to the LAN's multicast group, and
+		// no cache: the cache is keyed by address, and several test
+		// gateways share 127.0.0.1.
 		opts.NoMulticast = true
+		opts.Cache = nil
 	}
 	igd, err := upnp.Discover(ctx, opts)
 	if err != nil {
 		return probeResult{info: ProbeResult{Err: err}}
 	}
-	if igd.Gateway != t.gateway {
+	if igd.Gateway != t.gateway && t.gateway.Is4() {
 		// Another device answered the multicast search: mappings on it
-		// would not carry traffic arriving at our gateway.
+		// would not carry traffic arriving at our gateway. (A gateway named
+		// by its IPv6 address answers the IPv4 multicast search from its
+		// IPv4 address: that is the same router.)
 		return probeResult{info: ProbeResult{Err: fmt.Errorf("upnp: only %s answered, not the gateway %s", igd.Gateway, t.gateway)}}
 	}
 	b := &upnpBackend{igd: igd, gw: t.gateway, local: t.local, testGW: t.port != 0, iface: t.opts.Interface,

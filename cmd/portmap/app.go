@@ -76,6 +76,7 @@ reached from the internet. It speaks UPnP IGD (v1, v2), NAT-PMP and PCP.`,
 		newSimulateCmd(a),
 		newRunCmd(a),
 		newVersionCmd(a),
+		newPinholeCmd(a),
 	)
 	// Every command's error is marked as the command's own, so that run
 	// can tell it from cobra's complaints about the command line.

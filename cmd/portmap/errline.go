@@ -47,7 +47,14 @@ func hintFor(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "the gateway did not answer in time: raise --timeout or name it with --gateway"
 	case errors.As(err, &noSup):
-		return "use --via upnp for this, if the router speaks it"
+		return "try another protocol with --via (upnp lists mappings; upnp or pcp open IPv6 pinholes)"
+	case errors.As(err, &soap) && strings.Contains(soap.Action, "Pinhole"):
+		switch upnp.ErrorCode(soap.Code) {
+		case upnp.ErrActionNotAuthorized:
+			return "the router accepts pinhole requests only from the pinhole's own IPv6 address: run portmap on that host"
+		case upnp.ErrInvalidArgs:
+			return "miniupnpd says this for an unknown pinhole ID: see 'portmap pinhole list'"
+		}
 	case errors.As(err, &soap):
 		switch upnp.ErrorCode(soap.Code) {
 		case upnp.ErrConflictInMappingEntry:
