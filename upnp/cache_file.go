@@ -120,9 +120,10 @@ func (c *FileCache) load() (map[netip.Addr]CacheEntry, error) {
 	return m, nil
 }
 
-// store writes m atomically: a temporary file in the same directory,
-// synced, then renamed over the old one, so a reader never sees half a
-// file and a crash leaves either the old or the new content.
+// store writes m atomically: a temporary file in the same directory, then
+// renamed over the old one, so a reader never sees half a file. There is
+// no fsync: the cache is only a hint, and a file damaged by a power cut
+// reads as empty and costs one search.
 func (c *FileCache) store(m map[netip.Addr]CacheEntry) error {
 	b, err := json.MarshalIndent(cacheFile{Version: cacheFileVersion, Entries: m}, "", "  ")
 	if err != nil {
@@ -150,9 +151,6 @@ func (c *FileCache) store(m map[netip.Addr]CacheEntry) error {
 		return fmt.Errorf("upnp: writing cache: %w", err)
 	}
 	if _, err := tmp.Write(b); err != nil {
-		return fmt.Errorf("upnp: writing cache: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("upnp: writing cache: %w", err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -73,7 +73,8 @@ type DiscoverOptions struct {
 	// Interface names the interface for the multicast search; empty means
 	// the system's choice.
 	Interface string
-	// SearchTargets replaces DefaultSearchTargets.
+	// SearchTargets replaces DefaultSearchTargets; they are all sent at
+	// once.
 	SearchTargets []string
 	// AllowLANLocations accepts description and control URLs on other
 	// private, link-local or ULA addresses than the replying device.
@@ -124,9 +125,6 @@ func newDiscoverConfig(o DiscoverOptions) (*discoverConfig, error) {
 	if !c.Multicast.IsValid() {
 		c.Multicast = SSDPMulticast
 	}
-	if len(c.SearchTargets) == 0 {
-		c.SearchTargets = DefaultSearchTargets
-	}
 	if c.Timeout <= 0 {
 		c.Timeout = defaultDiscoverTimeout
 	}
@@ -145,7 +143,11 @@ func newDiscoverConfig(o DiscoverOptions) (*discoverConfig, error) {
 }
 
 func (c *discoverConfig) searchConfig() searchConfig {
-	sc := searchConfig{iface: c.iface, targets: c.SearchTargets, log: c.log}
+	sc := searchConfig{iface: c.iface, first: c.SearchTargets, log: c.log}
+	if len(c.SearchTargets) == 0 {
+		// Default: IGD:1 first, the rest shortly after (see laterDelay).
+		sc.first, sc.later = DefaultSearchTargets[:1], DefaultSearchTargets[1:]
+	}
 	if c.Gateway.IsValid() {
 		sc.unicast = netip.AddrPortFrom(c.Gateway, c.SSDPPort)
 	}
@@ -157,11 +159,11 @@ func (c *discoverConfig) searchConfig() searchConfig {
 
 // Discover finds an Internet Gateway Device and returns the first one whose
 // description yields a usable WAN connection service. It sends M-SEARCH by
-// unicast to opts.Gateway and by multicast at the same moment, for IGD:1,
-// IGD:2, WANIPConnection, WANPPPConnection and upnp:rootdevice, fetches
-// descriptions concurrently as replies arrive and returns without waiting
-// for the rest (no MX wait). With opts.Cache, a cached IGD for opts.Gateway
-// is tried first.
+// unicast to opts.Gateway and by multicast at the same moment, for IGD:1
+// and, 100 ms later, IGD:2, WANIPConnection, WANPPPConnection and
+// upnp:rootdevice; it fetches descriptions concurrently as replies arrive
+// and returns without waiting for the rest (no MX wait). With opts.Cache,
+// a cached IGD for opts.Gateway is tried first.
 func Discover(ctx context.Context, opts DiscoverOptions) (*IGD, error) {
 	c, err := newDiscoverConfig(opts)
 	if err != nil {

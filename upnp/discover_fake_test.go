@@ -119,6 +119,9 @@ func (g *discIGD) count(path string) int {
 }
 
 func (g *discIGD) serve(w http.ResponseWriter, r *http.Request) {
+	// Read the body first: only then does net/http notice a client that
+	// hangs up (and cancel r.Context()), which the delay below relies on.
+	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
 	g.mu.Lock()
 	g.hits[r.URL.Path]++
 	if r.Method == http.MethodPost {
@@ -145,7 +148,6 @@ func (g *discIGD) serve(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
 	svc, action, _ := strings.Cut(strings.Trim(r.Header.Get("SOAPAction"), `"`), "#")
 	var args string
 	switch action {

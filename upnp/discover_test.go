@@ -119,8 +119,9 @@ func TestDiscoverSendsAllTargets(t *testing.T) {
 				t.Errorf("responder %s never asked for %s", r.AddrPort(), st)
 			}
 		}
-		// Two rounds within 600 ms (at 0 and 250 ms; the third is at
-		// 1 s), five targets each. Let the responder catch up first.
+		// Within 600 ms: IGD:1 at 0, the other four at 100 ms, all
+		// five again at 350 ms (the next round is at 1.1 s).
+		// Let the responder catch up first.
 		for i := 0; i < 50 && r.searches.Load() < 10; i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -364,5 +365,12 @@ func TestDiscoverNoDestination(t *testing.T) {
 	_, err := Discover(context.Background(), DiscoverOptions{NoMulticast: true, Timeout: 100 * time.Millisecond})
 	if !errors.Is(err, ErrNoIGD) {
 		t.Fatalf("err = %v", err)
+	}
+	// A bad interface name fails before anything is sent.
+	if _, err := Discover(context.Background(), DiscoverOptions{Interface: "no-such-if0"}); err == nil || errors.Is(err, ErrNoIGD) {
+		t.Errorf("bad interface: err = %v", err)
+	}
+	if _, err := ListenNotify(NotifyOptions{Interface: "no-such-if0"}); err == nil {
+		t.Error("ListenNotify with a bad interface succeeded")
 	}
 }

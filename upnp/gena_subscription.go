@@ -42,7 +42,11 @@ type SubscribeOptions struct {
 const (
 	// maxRenewFailures is how many renewal rounds (renew, then a fresh
 	// subscribe) may fail in a row before the subscription gives up.
-	maxRenewFailures = 5
+	// With the backoff below that is about 90 s: a router reboot takes
+	// 30-90 s, and one that comes back on the same port keeps its events.
+	maxRenewFailures = 8
+	// maxRenewBackoff caps the wait between failed rounds.
+	maxRenewBackoff = 30 * time.Second
 	// genaRequestTimeout bounds one SUBSCRIBE/UNSUBSCRIBE exchange made by
 	// the renewal loop or Close.
 	genaRequestTimeout = 5 * time.Second
@@ -53,9 +57,11 @@ const (
 // Subscription is a GENA subscription to one service's events. It is an
 // http.Handler for the NOTIFY requests the device sends to the callback
 // URL; Subscribe serves it on its own listener. It renews itself until
-// Close or Unsubscribe; if renewing keeps failing (the device rebooted onto
-// another port, or is gone) it gives up, closes Events and Err says why;
-// Close must still be called to stop the listener.
+// Close or Unsubscribe. A device that rebooted forgets the SID; the
+// subscription then subscribes again (the new SID's initial event, Seq 0,
+// tells the reader). If that keeps failing for about 90 s (the device
+// came back on another port, or is gone), it gives up, closes Events and
+// Err says why; Close must still be called to stop the listener.
 type Subscription struct {
 	svc      Service
 	callback *url.URL
@@ -281,7 +287,7 @@ func (s *Subscription) send(ctx context.Context, method string, hdr map[string]s
 
 // renewLoop renews at half the granted time; when a renewal fails it
 // subscribes afresh (a rebooted device forgot the SID), retrying with
-// backoff, and gives up after maxRenewFailures rounds.
+// backoff, and gives up after maxRenewFailures rounds in a row.
 func (s *Subscription) renewLoop() {
 	ctx := s.loopCtx
 	failures := 0
@@ -290,7 +296,8 @@ func (s *Subscription) renewLoop() {
 		wait := max(s.granted/2, time.Second)
 		s.mu.Unlock()
 		if failures > 0 {
-			wait = min(time.Second<<(failures-1), wait)
+			// 1, 2, 4, 8, 16, 30, 30 s
+			wait = min(time.Second<<(failures-1), maxRenewBackoff)
 		}
 		select {
 		case <-ctx.Done():

@@ -327,8 +327,11 @@ func TestSubscriptionGivesUp(t *testing.T) {
 	if s.Err() == nil {
 		t.Error("Err is nil after giving up")
 	}
-	// 30 s, then backoff 1, 2, 4, 8 s.
-	want := []time.Duration{30 * time.Second, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	// 30 s, then backoff 1, 2, 4, 8, 16 s, capped at 30 s.
+	want := []time.Duration{30 * time.Second, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second}
+	if len(want) != maxRenewFailures {
+		t.Fatalf("test expects %d rounds, maxRenewFailures is %d", len(want), maxRenewFailures)
+	}
 	for i, w := range want {
 		if waits[i] != w {
 			t.Errorf("wait %d = %v, want %v (all %v)", i, waits[i], w, waits)

@@ -30,8 +30,11 @@ const (
 )
 
 // DefaultSearchTargets are the STs Discover sends when
-// DiscoverOptions.SearchTargets is empty.
-var DefaultSearchTargets = []string{STIGDv2, STIGDv1, STWANIPConnection, STWANPPPConnection, STRootDevice}
+// DiscoverOptions.SearchTargets is empty: the first at once, the others
+// 100 ms later. IGD:1 goes first because every IGD answers it: UDA 1.1
+// requires devices to answer searches for older versions of their type,
+// and IGD:1-only devices do not know IGD:2.
+var DefaultSearchTargets = []string{STIGDv1, STIGDv2, STWANIPConnection, STWANPPPConnection, STRootDevice}
 
 // mSearch builds one M-SEARCH request. host is what goes into the HOST
 // header: the multicast group for multicast searches and the target

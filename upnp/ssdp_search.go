@@ -23,20 +23,44 @@ type searchConfig struct {
 	multicast netip.AddrPort
 	// iface is the interface for multicast; nil means the system default.
 	iface *net.Interface
-	// targets are the STs to search for.
-	targets []string
-	log     *slog.Logger
+	// first are the STs searched for at once; later are added after
+	// laterDelay (see searchRounds).
+	first, later []string
+	log          *slog.Logger
 }
 
-// searchResend is when M-SEARCH rounds are sent, relative to the start.
-// SSDP runs over UDP; two retransmissions cover a lost datagram without
-// flooding (UDA 1.1 recommends sending each search more than once).
-var searchResend = []time.Duration{0, 250 * time.Millisecond, 1 * time.Second}
+// searchRound is one batch of M-SEARCH requests.
+type searchRound struct {
+	at      time.Duration // after the start
+	targets []string
+}
 
-// ssdpSearch sends M-SEARCH requests for every target to the unicast and
-// multicast destinations at the same moment, retransmits them per
-// searchResend, and delivers every parsed reply on out until ctx ends. It
-// returns after its sockets are closed and its goroutines have ended.
+// Search timing.
+const (
+	// laterDelay is when the secondary STs follow the first one.
+	// miniupnpd 2.3.1 answers in about 55 ms but paces its replies (a
+	// pair every ~34 ms) and serves HTTP in between: ten M-SEARCHes (five
+	// STs, unicast and multicast) delayed the description fetch that
+	// follows by 40-100 ms, so a search took 150-200 ms instead of 60. A
+	// device that only answers a secondary ST costs these 100 ms more.
+	laterDelay = 100 * time.Millisecond
+)
+
+// searchRounds returns when to send what. SSDP runs over UDP: every ST is
+// sent again at 350 ms and 1.1 s to cover a lost datagram without flooding
+// (UDA 1.1 asks control points to send each search more than once).
+func (cfg searchConfig) searchRounds() []searchRound {
+	all := append(append([]string(nil), cfg.first...), cfg.later...)
+	if len(cfg.later) == 0 {
+		return []searchRound{{0, all}, {250 * time.Millisecond, all}, {time.Second, all}}
+	}
+	return []searchRound{{0, cfg.first}, {laterDelay, cfg.later}, {350 * time.Millisecond, all}, {1100 * time.Millisecond, all}}
+}
+
+// ssdpSearch sends M-SEARCH requests to the unicast and multicast
+// destinations at the same moment, per searchRounds, and delivers every
+// parsed reply on out until ctx ends. It returns after its sockets are
+// closed and its goroutines have ended.
 // Replies may come from any source port: some routers (e.g. Netgear
 // R7000 and several Huawei HG firmwares) answer from an ephemeral port, so
 // replies are not filtered by port.
@@ -93,8 +117,8 @@ func ssdpSearch(ctx context.Context, cfg searchConfig, out chan<- *SearchRespons
 	start := time.Now()
 	var lastErr error
 	sent := 0
-	for _, at := range searchResend {
-		if d := time.Until(start.Add(at)); d > 0 {
+	for _, round := range cfg.searchRounds() {
+		if d := time.Until(start.Add(round.at)); d > 0 {
 			t := time.NewTimer(d)
 			select {
 			case <-ctx.Done():
@@ -105,7 +129,7 @@ func ssdpSearch(ctx context.Context, cfg searchConfig, out chan<- *SearchRespons
 		}
 		for _, d := range dests {
 			c := conns[d.to.Addr().Unmap().Is4()]
-			for _, st := range cfg.targets {
+			for _, st := range round.targets {
 				_, err := c.WriteToUDPAddrPort(mSearch(d.host, st), d.to)
 				if err != nil {
 					lastErr = err
