@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,10 @@ type Keeper struct {
 	watchMu sync.Mutex
 	unwatch context.CancelFunc
 	done    chan struct{} // closed when Run has returned
+
+	// lastContact is when the gateway last answered a renewal: a reply
+	// that recent makes a check redundant (its epoch was checked too).
+	lastContact atomic.Int64 // unix nanoseconds
 }
 
 // entry is one kept mapping.
@@ -298,17 +303,34 @@ func (k *Keeper) work(ctx context.Context) {
 // attemptTimeout bounds one renewal or re-creation.
 const attemptTimeout = 10 * time.Second
 
+// attemptBudget is how long one renewal of a live mapping may take: a third
+// of what is left of its lease (at least a second, at most attemptTimeout).
+// The protocols' retransmission timers double from 250 ms; starting a
+// fresh attempt when a third has gone keeps trying every few hundred
+// milliseconds while the lease runs out, instead of waiting out one long
+// backoff while packets are being lost.
+func attemptBudget(m Mapping, alive bool) time.Duration {
+	if !alive || m.Expires.IsZero() {
+		return attemptTimeout
+	}
+	return min(max(time.Until(m.Expires)/3, time.Second), attemptTimeout)
+}
+
+// retryAlive is how soon a failed renewal of a mapping that may still
+// exist is tried again.
+const retryAlive = 100 * time.Millisecond
+
 // refresh renews e, or makes it again if it was lost.
 func (k *Keeper) refresh(ctx context.Context, e *entry) {
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
 	c := k.currentClient()
 	k.mu.Lock()
 	old, wasOK, failures, made := e.m, e.ok, e.failures, e.made
 	k.mu.Unlock()
+	actx, cancel := context.WithTimeout(ctx, attemptBudget(old, wasOK))
+	defer cancel()
 	var m Mapping
 	var err error
-	if made && old.Protocol == c.Protocol() && old.Gateway == c.Gateway() && failures < 3 {
+	if made && old.Protocol == c.Protocol() && old.Gateway == c.Gateway() && (wasOK || failures < 3) {
 		// Renewing also makes a lost mapping again, on the same port and,
 		// for PCP, with the same nonce (servers that lost it accept that).
 		m, err = c.Refresh(actx, old, e.req.Lifetime)
@@ -329,6 +351,7 @@ func (k *Keeper) refresh(ctx context.Context, e *entry) {
 		k.failed(ctx, e, old, err)
 		return
 	}
+	k.lastContact.Store(time.Now().UnixNano())
 	k.mu.Lock()
 	e.m, e.ok, e.backoff, e.failures, e.due, e.made, e.madeAt = m, true, 0, 0, renewAt(m), true, time.Now()
 	k.mu.Unlock()
@@ -355,14 +378,18 @@ func (k *Keeper) failed(ctx context.Context, e *entry, old Mapping, err error) {
 	e.ok = e.ok && (old.Expires.IsZero() || now.Before(old.Expires))
 	lostNow := wasOK && !e.ok && e.made
 	e.failures++
-	if e.backoff == 0 {
-		e.backoff = time.Second
-	} else {
-		e.backoff = min(2*e.backoff, k.opts.MaxBackoff)
-	}
-	e.due = now.Add(e.backoff)
-	if e.ok && !old.Expires.IsZero() && e.due.After(old.Expires) {
-		e.due = old.Expires // one more try while it may still exist
+	switch {
+	case e.ok && !old.Expires.IsZero():
+		// Keep trying while the lease lasts: the request or its answer
+		// was probably lost.
+		e.due = now.Add(retryAlive)
+	default:
+		if e.backoff == 0 {
+			e.backoff = time.Second
+		} else {
+			e.backoff = min(2*e.backoff, k.opts.MaxBackoff)
+		}
+		e.due = now.Add(e.backoff)
 	}
 	k.mu.Unlock()
 	if lostNow {
@@ -446,7 +473,10 @@ func (k *Keeper) checkLoop(ctx context.Context, lost chan<- struct{}) {
 		case <-t.C:
 		}
 		p, ok := k.currentClient().b.(pinger)
-		if !ok {
+		if !ok || time.Since(time.Unix(0, k.lastContact.Load())) < k.opts.CheckInterval {
+			// A recent renewal answered: no need to ask again. Checks do
+			// not compete with renewals for the gateway (NAT-PMP sends
+			// one request at a time).
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, k.opts.CheckInterval)

@@ -129,9 +129,9 @@ func TestKeepThroughLoss(t *testing.T) {
 			// A short lease, so that several renewals happen under loss; a
 			// SOAP call over TCP needs more room than a datagram (a lost SYN
 			// costs a 1 s retransmission).
-			lease := 4 * time.Second
+			lease := 8 * time.Second
 			if kp.p == portmap.UPnP {
-				lease = 8 * time.Second
+				lease = 12 * time.Second
 			}
 			if _, err := k.Add(ctx, portmap.Request{InternalPort: lan, ExternalPort: ext, Lifetime: lease}); err != nil {
 				cancel()
@@ -147,7 +147,7 @@ func TestKeepThroughLoss(t *testing.T) {
 				tb.InjectLoss(t, "udp", 5351, 30)
 			}
 			rule := fmt.Sprintf("dport %d dnat", ext)
-			const watch = 16 * time.Second
+			const watch = 24 * time.Second
 			end := time.Now().Add(watch)
 			renewals, absent := 0, 0
 			for time.Now().Before(end) {

@@ -215,8 +215,10 @@ func removeNamespaces(ctx context.Context, name string) {
 }
 
 // SweepStale removes testbeds left by processes that no longer run (a test
-// binary killed before it could clean up).
+// binary killed before it could clean up), and their gateway daemons even
+// when the namespaces are already gone.
 func SweepStale(ctx context.Context) {
+	killStaleDaemons()
 	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
 	if err != nil {
 		return
@@ -244,4 +246,39 @@ func SweepStale(ctx context.Context) {
 func processAlive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
+}
+
+// killStaleDaemons kills miniupnpd processes started for a testbed whose
+// creating process is gone: their command line names the testbed's
+// directory, /tmp/pmtb<pid>-....
+func killStaleDaemons() {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil || !strings.Contains(string(b), "miniupnpd") {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		for _, a := range args {
+			i := strings.Index(a, "/"+namePrefix)
+			if i < 0 {
+				continue
+			}
+			digits := a[i+1+len(namePrefix):]
+			end := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' })
+			if end <= 0 {
+				continue
+			}
+			owner, err := strconv.Atoi(digits[:end])
+			if err != nil || processAlive(owner) {
+				continue
+			}
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				if proc, err := os.FindProcess(pid); err == nil {
+					proc.Kill()
+				}
+			}
+			break
+		}
+	}
 }
