@@ -397,17 +397,25 @@ func (k *Keeper) failed(ctx context.Context, e *entry, old Mapping, err error) {
 	} else {
 		k.emit(Event{Kind: Failed, Mapping: old, Err: err})
 	}
-	if unreachable(err) {
+	k.mu.Lock()
+	lookAgain := gone(err) || (!e.ok && e.failures >= lookAgainAfter)
+	k.mu.Unlock()
+	if lookAgain {
 		k.rediscover(ctx)
 	}
 }
 
-// unreachable reports errors that mean the gateway (or its UPnP HTTP
-// server) is not where it was.
-func unreachable(err error) bool {
+// gone reports errors that mean the gateway (or its UPnP HTTP server) is
+// not where it was: nothing listens there any more. A timeout is not
+// enough on its own: packets may just be getting lost.
+func gone(err error) bool {
 	var noGW *NoGatewayError
-	return errors.As(err, &noGW) || errors.Is(err, context.DeadlineExceeded) || isConnRefused(err)
+	return errors.As(err, &noGW) || isConnRefused(err)
 }
+
+// lookAgainAfter is how many failed attempts in a row, once a mapping's
+// lease has run out, make the keeper look for the gateway again.
+const lookAgainAfter = 3
 
 // rediscover looks for the gateway again and switches to what answers.
 func (k *Keeper) rediscover(ctx context.Context) {
@@ -460,6 +468,20 @@ func (k *Keeper) onSignal(ctx context.Context, s gatewaySignal) {
 
 var errGatewayRebooted = errors.New("the gateway rebooted")
 
+// renewing reports whether a renewal is due within a CheckInterval or
+// being retried.
+func (k *Keeper) renewing() bool {
+	soon := time.Now().Add(k.opts.CheckInterval)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, e := range k.entries {
+		if e.failures > 0 || e.due.Before(soon) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkLoop asks the gateway every CheckInterval, with one small request,
 // whether it rebooted or went away. It runs beside Run's loop so that a
 // slow answer (packet loss) never delays a renewal.
@@ -473,10 +495,11 @@ func (k *Keeper) checkLoop(ctx context.Context, lost chan<- struct{}) {
 		case <-t.C:
 		}
 		p, ok := k.currentClient().b.(pinger)
-		if !ok || time.Since(time.Unix(0, k.lastContact.Load())) < k.opts.CheckInterval {
-			// A recent renewal answered: no need to ask again. Checks do
-			// not compete with renewals for the gateway (NAT-PMP sends
-			// one request at a time).
+		if !ok || time.Since(time.Unix(0, k.lastContact.Load())) < k.opts.CheckInterval || k.renewing() {
+			// A recent renewal answered, or one is about to be sent or
+			// retried: it tells as much as a check would. Checks never
+			// compete with renewals for the gateway (NAT-PMP sends one
+			// request at a time, and packets may be getting lost).
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, k.opts.CheckInterval)
@@ -485,7 +508,7 @@ func (k *Keeper) checkLoop(ctx context.Context, lost chan<- struct{}) {
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err != nil && unreachable(err):
+		case err != nil && gone(err):
 			select {
 			case lost <- struct{}{}:
 			default:
