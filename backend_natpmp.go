@@ -151,7 +151,7 @@ func (b *natpmpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 			}
 			fn(gatewaySignal{
 				reboot:         ev.Reboot,
-				bootedAt:       time.Now().Add(-time.Duration(ev.Epoch) * time.Second),
+				bootedAt:       time.Now(),
 				addressChanged: ev.AddressChanged,
 				external:       ev.ExternalAddr,
 			})

@@ -157,7 +157,7 @@ func (b *pcpBackend) dispatch(ev pcp.Event) {
 func (b *pcpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 	handler := func(ev pcp.Event) {
 		if ev.Kind == pcp.EventReboot && ev.FromServer {
-			fn(gatewaySignal{reboot: true, bootedAt: ev.Received.Add(-time.Duration(ev.Epoch) * time.Second)})
+			fn(gatewaySignal{reboot: true, bootedAt: ev.Received})
 		}
 	}
 	b.onEvent.Store(&handler)

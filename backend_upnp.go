@@ -225,7 +225,11 @@ func (b *upnpBackend) ping(ctx context.Context) (gatewaySignal, error) {
 	b.uptime, b.uptimeAt = st.Uptime, now
 	b.mu.Unlock()
 	if !prevAt.IsZero() && st.Uptime+2*time.Second < prev+now.Sub(prevAt)*7/8 {
-		return gatewaySignal{reboot: true, bootedAt: now.Add(-st.Uptime)}, nil
+		booted := now.Add(-st.Uptime)
+		if booted.Before(prevAt) {
+			booted = now
+		}
+		return gatewaySignal{reboot: true, bootedAt: booted}, nil
 	}
 	return gatewaySignal{}, nil
 }

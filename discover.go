@@ -107,6 +107,24 @@ func Discover(ctx context.Context, opts Options) (*Client, error) {
 			if best != nil {
 				return chosen(t, best), nil
 			}
+			// The probes end with ctx too: let them say why (a refused
+			// LOCATION says more than "deadline exceeded").
+			late := time.NewTimer(100 * time.Millisecond)
+		collect:
+			for len(pending) > 0 {
+				select {
+				case r := <-results:
+					delete(pending, r.info.Protocol)
+					if r.b != nil {
+						r.b.close()
+						r.info.Err = ctx.Err()
+					}
+					tried[r.info.Protocol] = r.info.Err
+				case <-late.C:
+					break collect
+				}
+			}
+			late.Stop()
 			for p := range pending {
 				tried[p] = ctx.Err()
 			}
@@ -237,6 +255,13 @@ func DiscoverAll(ctx context.Context, opts Options) ([]GatewayInfo, error) {
 	}
 	for range protos {
 		<-done
+	}
+	for i, r := range results {
+		if r.b != nil && r.info.Err == nil && r.info.Protocol == PCP && !r.info.ExternalIP.IsValid() {
+			if ip, err := r.b.externalIP(pctx); err == nil {
+				results[i].info.ExternalIP = ip
+			}
+		}
 	}
 	g := GatewayInfo{Address: t.gateway}
 	tried := map[Protocol]error{}

@@ -24,6 +24,9 @@ func match(req Request, resp Response) matchResult {
 	if req.Op == OpExternalAddress || resp.Short {
 		return matched
 	}
+	if resp.Result == ResultSuccess && (resp.Lifetime == 0) != (req.Lifetime == 0) {
+		return noMatch
+	}
 	if resp.InternalPort == req.InternalPort {
 		return matched
 	}

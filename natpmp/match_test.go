@@ -16,10 +16,14 @@ func TestMatch(t *testing.T) {
 		want matchResult
 	}{
 		{"external address", Request{Op: 0}, Response{Op: 128}, matched},
-		{"map", mapTCP, Response{Op: 130, InternalPort: 22002}, matched},
+		{"map", mapTCP, Response{Op: 130, InternalPort: 22002, Lifetime: 3600}, matched},
+		// A late reply to an earlier deletion (lifetime 0) of the same
+		// port is not the answer to a mapping request, nor the reverse.
+		{"deletion reply to map", mapTCP, Response{Op: 130, InternalPort: 22002}, noMatch},
+		{"map reply to deletion", Request{Op: OpMapTCP, InternalPort: 22002}, Response{Op: 130, InternalPort: 22002, Lifetime: 3600}, noMatch},
 		{"map other protocol", mapTCP, Response{Op: 129, InternalPort: 22002}, noMatch},
 		{"map other port", mapTCP, Response{Op: 130, InternalPort: 22003}, noMatch},
-		{"truncated ports (miniupnpd 1.8)", mapTCP, Response{Op: 130, InternalPort: 242, ExternalPort: 14}, matchedTruncated},
+		{"truncated ports (miniupnpd 1.8)", mapTCP, Response{Op: 130, InternalPort: 242, ExternalPort: 14, Lifetime: 3600}, matchedTruncated},
 		{"low port cannot be truncated", Request{Op: OpMapTCP, InternalPort: 80}, Response{Op: 130, InternalPort: 0}, noMatch},
 		{"short error to map", mapTCP, Response{Op: 130, Result: 3, Short: true}, matched},
 		{"unsupported version op 0", mapTCP, Response{Op: 0, Result: 1, Short: true}, matched},

@@ -264,6 +264,10 @@ func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
 			if stopped {
 				continue
 			}
+			if c.NoMulticast && c.Gateway.IsValid() && r.From.Addr().WithZone("") != c.Gateway.WithZone("") {
+				lastErr = fmt.Errorf("%w: SSDP reply from %s, which is not the gateway %s", ErrUnsafeURL, r.From.Addr(), c.Gateway)
+				continue
+			}
 			loc, err := c.location(r)
 			if err != nil {
 				lastErr = err
