@@ -172,4 +172,3 @@ func (lc *ListenConfig) mapPort(ctx context.Context, tr Transport, local net.Add
 	go k.Run(kctx)
 	return &mapped{keeper: k, client: c, stop: stop}, nil
 }
-
