@@ -109,6 +109,7 @@ func runInside() int {
 func Get(t testing.TB) *Testbed {
 	t.Helper()
 	if current != nil {
+		current.guard(t)
 		return current
 	}
 	reason := unavailable
@@ -120,4 +121,31 @@ func Get(t testing.TB) *Testbed {
 	}
 	t.Skipf("%v", reason)
 	return nil
+}
+
+// guard keeps one test's crash of the gateway daemon from failing the tests
+// after it: a daemon found dead is started again (and the test is told),
+// and a test during which the daemon dies fails, with the daemon's last
+// words.
+func (tb *Testbed) guard(t testing.TB) {
+	t.Helper()
+	if !tb.GatewayAlive() {
+		t.Logf("testbed: miniupnpd was not running (%s); starting it again", lastLines(tb.readLog(), 3))
+		ctx, cancel := testContext(t)
+		defer cancel()
+		if err := tb.startGateway(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	starts := tb.Starts
+	t.Cleanup(func() {
+		if tb.Starts == starts && !tb.GatewayAlive() {
+			t.Errorf("testbed: miniupnpd died during this test: %s", lastLines(tb.readLog(), 5))
+		}
+	})
+}
+
+func (tb *Testbed) readLog() string {
+	b, _ := os.ReadFile(tb.LogFile())
+	return string(b)
 }
