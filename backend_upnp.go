@@ -77,6 +77,12 @@ func probeUPnP(ctx context.Context, t *target) probeResult {
 	b := &upnpBackend{igd: igd, gw: t.gateway, local: t.local, testGW: t.port != 0, iface: t.opts.Interface,
 		logger: t.opts.logger(), bootID: igd.BootID}
 	info := ProbeResult{Version: upnpVersion(igd)}
+	if !t.full {
+		// Discover needs no more: every request counts (miniupnpd answers
+		// each in time growing with its table), and the external address
+		// is asked for when a mapping needs it.
+		return probeResult{b: b, info: info}
+	}
 	if st, err := igd.WAN.GetStatusInfo(ctx); err == nil {
 		info.Status = st.ConnectionStatus
 		b.uptime, b.uptimeAt = st.Uptime, time.Now()
@@ -177,7 +183,7 @@ func (b *upnpBackend) remove(ctx context.Context, m Mapping) error {
 }
 
 func (b *upnpBackend) list(ctx context.Context) ([]Mapping, error) {
-	pms, err := b.igd.WAN.ListPortMappings(ctx, upnp.ListOptions{Manage: true})
+	pms, err := b.igd.WAN.ListPortMappings(ctx, upnp.ListOptions{Manage: true, MaxPerReply: listPerReply})
 	if err != nil && len(pms) == 0 {
 		return nil, err
 	}
@@ -269,3 +275,10 @@ func (b *upnpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 		}
 	}
 }
+
+// listPerReply is the most entries one GetListOfPortMappings reply may
+// hold: the largest the upnp package allows, because on miniupnpd every
+// request costs time growing with the table (fewer, larger replies win)
+// and 100 stays clear of the 120-140 entries at which miniupnpd 2.3.1
+// (nftables) corrupts its heap and dies.
+const listPerReply = 100

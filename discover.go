@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -14,6 +16,7 @@ type target struct {
 	port    uint16 // test gateways: one port for NAT-PMP, PCP and SSDP; 0 = standard ports
 	local   netip.Addr
 	opts    *Options
+	full    bool // DiscoverAll: probes report status and external address too
 }
 
 // probeResult is one protocol's answer to a probe.
@@ -38,6 +41,10 @@ type ProbeResult struct {
 	Err error
 }
 
+// upnpHeadStart is how long PCP and NAT-PMP have to answer before UPnP's
+// SSDP search starts. On a LAN they answer in a few milliseconds.
+const upnpHeadStart = 30 * time.Millisecond
+
 // graceBest is how long Discover waits, after a first usable answer, for a
 // better protocol that has not answered yet. PCP and NAT-PMP come from the
 // same daemon on most routers and answer within a millisecond of each
@@ -58,8 +65,31 @@ func Discover(ctx context.Context, opts Options) (*Client, error) {
 	defer cancel()
 	protos := enabled(&opts)
 	results := make(chan probeResult, len(protos))
+	// UPnP starts a moment after PCP and NAT-PMP, or as soon as both have
+	// failed: its SSDP searches keep a single-threaded router busy (on
+	// miniupnpd 2.3.1 a PCP reply sent beside them takes 45 ms instead of
+	// 2), and when PCP or NAT-PMP answers first no search is sent at all.
+	headStart := len(protos) > 1 && slices.Contains(protos, UPnP)
+	upnpGo := make(chan struct{})
+	var startUPnP sync.Once
+	goUPnP := func() { startUPnP.Do(func() { close(upnpGo) }) }
+	if !headStart {
+		goUPnP()
+	}
+	timer := time.AfterFunc(upnpHeadStart, goUPnP)
+	defer timer.Stop()
 	for _, p := range protos {
-		go func() { results <- probe(pctx, t, p) }()
+		go func() {
+			if p == UPnP {
+				select {
+				case <-upnpGo:
+				case <-pctx.Done():
+					results <- probeResult{info: ProbeResult{Protocol: UPnP, Err: pctx.Err()}}
+					return
+				}
+			}
+			results <- probe(pctx, t, p)
+		}()
 	}
 	var (
 		best    *probeResult
@@ -87,6 +117,9 @@ func Discover(ctx context.Context, opts Options) (*Client, error) {
 			if r.b == nil {
 				tried[r.info.Protocol] = r.info.Err
 				t.opts.logger().Debug("probe failed", "protocol", r.info.Protocol, "err", r.info.Err, "rtt", r.info.RTT)
+				if len(pending) == 1 && pending[UPnP] {
+					goUPnP() // PCP and NAT-PMP failed: no reason to wait
+				}
 				break
 			}
 			t.opts.logger().Debug("probe answered", "protocol", r.info.Protocol, "version", r.info.Version, "rtt", r.info.RTT)
@@ -242,6 +275,7 @@ func DiscoverAll(ctx context.Context, opts Options) ([]GatewayInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	t.full = true
 	pctx, cancel := context.WithTimeout(ctx, allProbeTimeout)
 	defer cancel()
 	protos := enabled(&opts)
