@@ -43,7 +43,7 @@ func (b *bench) floor(ctx context.Context) error {
 	})
 	// The round trips are measured in a child in the LAN namespace, with
 	// the sockets of one process (no process start in the figures).
-	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	out, err := run(b.lan(cctx, nil, b.self, "-child", "rtt",
 		"-child-gateway", b.tb.GatewayLAN.String(),
