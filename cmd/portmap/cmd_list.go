@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +24,7 @@ with them, list shows the mappings portmap made from this host and recorded.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.context(cmd)
 			defer cancel()
-			c, err := a.discover(ctx)
+			c, err := a.discoverLister(ctx)
 			if err != nil {
 				return err
 			}
@@ -79,3 +81,29 @@ func (a *app) recorded(c *portmap.Client) ([]portmap.Mapping, error) {
 	}
 	return ms, nil
 }
+
+// discoverLister is discover for list: with --via auto it asks for UPnP
+// first, the only protocol that can list the gateway's table, and falls
+// back to the best protocol (and the record of what portmap made) when the
+// gateway does not speak UPnP.
+func (a *app) discoverLister(ctx context.Context) (*portmap.Client, error) {
+	opts, err := a.options()
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Protocols) > 0 {
+		return portmap.Discover(ctx, opts)
+	}
+	opts.Protocols = []portmap.Protocol{portmap.UPnP}
+	uctx, cancel := context.WithTimeout(ctx, upnpListDiscovery)
+	c, err := portmap.Discover(uctx, opts)
+	cancel()
+	if err == nil {
+		return c, nil
+	}
+	opts.Protocols = nil
+	return portmap.Discover(ctx, opts)
+}
+
+// upnpListDiscovery bounds the search for UPnP before list falls back.
+const upnpListDiscovery = 2 * time.Second

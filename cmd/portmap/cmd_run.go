@@ -95,6 +95,15 @@ func (a *app) runDaemon(cmd *cobra.Command, path, statusAddr string) error {
 	}
 	defer c.Close()
 	log.Info("gateway", "address", c.Gateway(), "protocol", c.Protocol(), "local", c.LocalAddr())
+	rec := newRecorder(a.state(), log)
+	recCtx, stopRec := context.WithCancel(ctx)
+	var recDone sync.WaitGroup
+	recDone.Go(func() { rec.run(recCtx, 5*time.Second) })
+	defer func() {
+		stopRec()
+		recDone.Wait()
+		rec.flush() // the deletions made as the keeper stopped
+	}()
 	k := portmap.NewKeeper(c, portmap.KeeperOptions{
 		Discovery: opts,
 		OnEvent: func(e portmap.Event) {
@@ -110,11 +119,9 @@ func (a *app) runDaemon(cmd *cobra.Command, path, statusAddr string) error {
 			}
 			switch e.Kind {
 			case portmap.Created, portmap.Restored, portmap.Renewed, portmap.AddressChanged:
-				if err := a.state().Put(e.Mapping); err != nil {
-					log.Warn("state file", "err", err)
-				}
+				rec.record(e.Mapping)
 			case portmap.Deleted:
-				a.forget(e.Mapping)
+				rec.forget(e.Mapping)
 			}
 		},
 	})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -151,5 +152,22 @@ func TestSimulate(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("simulate did not stop")
+	}
+}
+
+func TestListPrefersUPnP(t *testing.T) {
+	// auto would pick PCP, which cannot list: list asks UPnP first and shows
+	// the gateway's whole table, whoever made the mappings.
+	r := newRun(t)
+	if _, errs, code := r.run("--via", "natpmp", "add", "7100"); code != 0 {
+		t.Fatal(errs)
+	}
+	if err := r.gw.AddMapping(portmaptest.Mapping{Protocol: portmaptest.UPnP, Transport: "UDP", ExternalPort: 7200, InternalAddr: netip.MustParseAddr("127.0.0.9"), InternalPort: 7200, Enabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := r.run("--json", "list")
+	var list []mappingJSON
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list) != 2 {
+		t.Errorf("list: exit %d, %s %s", code, out, errs)
 	}
 }

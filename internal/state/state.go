@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -82,17 +83,14 @@ func readBounded(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	b := make([]byte, maxSize+1)
-	n, err := fh.Read(b)
-	for err == nil && n <= maxSize {
-		var m int
-		m, err = fh.Read(b[n:])
-		n += m
+	b, err := io.ReadAll(io.LimitReader(fh, maxSize+1))
+	if err != nil {
+		return nil, err
 	}
-	if n > maxSize {
+	if len(b) > maxSize {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxSize)
 	}
-	return b[:n], nil
+	return b, nil
 }
 
 // Save replaces the record atomically (write to a temporary file, rename).
@@ -155,4 +153,19 @@ func remove(ms []portmap.Mapping, match func(portmap.Mapping) bool) []portmap.Ma
 		}
 	}
 	return out
+}
+
+// Apply records every mapping of put and forgets every mapping of drop
+// (matched by Key) in one read and one write of the file.
+func (f File) Apply(put, drop []portmap.Mapping) error {
+	ms, err := f.Load()
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for _, m := range append(append([]portmap.Mapping(nil), put...), drop...) {
+		gone[Key(m)] = true
+	}
+	ms = remove(ms, func(o portmap.Mapping) bool { return gone[Key(o)] })
+	return f.Save(append(ms, put...))
 }

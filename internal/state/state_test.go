@@ -54,3 +54,27 @@ func TestDamagedFile(t *testing.T) {
 		t.Fatal("damaged file loaded without error")
 	}
 }
+
+func TestApply(t *testing.T) {
+	f := File{Path: filepath.Join(t.TempDir(), "mappings.json")}
+	mk := func(port uint16) portmap.Mapping {
+		return portmap.Mapping{Protocol: portmap.NATPMP, Transport: portmap.TCP, External: netip.AddrPortFrom(netip.MustParseAddr("11.0.0.1"), port)}
+	}
+	if err := f.Apply([]portmap.Mapping{mk(1), mk(2), mk(3)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Apply([]portmap.Mapping{mk(4)}, []portmap.Mapping{mk(2)}); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := f.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint16]bool{}
+	for _, m := range ms {
+		got[m.External.Port()] = true
+	}
+	if len(ms) != 3 || !got[1] || got[2] || !got[3] || !got[4] {
+		t.Errorf("after Apply: %v", got)
+	}
+}
