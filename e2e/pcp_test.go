@@ -285,7 +285,10 @@ func TestPCPAddressMismatch(t *testing.T) {
 func TestPCPLoss(t *testing.T) {
 	tb := testbed.Get(t)
 	tb.InjectLoss(t, "udp", 5351, 30)
-	c := pcpClient(t, tb.GatewayLAN, pcp.WithRetransmit(pcp.Retransmit{FirstTimeout: 150 * time.Millisecond, IRT: 300 * time.Millisecond, MRT: 2 * time.Second}))
+	// A try gets through 30% loss each way with probability 0.49; with a
+	// retransmission at least every second, a call has some 28 tries in its
+	// 30 s and all fail with probability 0.51^28 (1e-8).
+	c := pcpClient(t, tb.GatewayLAN, pcp.WithRetransmit(pcp.Retransmit{FirstTimeout: 150 * time.Millisecond, IRT: 300 * time.Millisecond, MRT: time.Second}))
 	const n = 20
 	start := time.Now()
 	var maps []*pcp.Mapping
