@@ -75,7 +75,7 @@ func probeUPnP(ctx context.Context, t *target) probeResult {
 		return probeResult{info: ProbeResult{Err: fmt.Errorf("upnp: only %s answered, not the gateway %s", igd.Gateway, t.gateway)}}
 	}
 	b := &upnpBackend{igd: igd, gw: t.gateway, local: t.local, testGW: t.port != 0, iface: t.opts.Interface,
-		logger: t.opts.logger(), bootID: igd.BootID}
+		logger: t.opts.logger(), bootID: igd.BootID, external: igd.ExternalIP}
 	info := ProbeResult{Version: upnpVersion(igd)}
 	if !t.full {
 		// Discover needs no more: every request counts (miniupnpd answers
@@ -277,8 +277,8 @@ func (b *upnpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 }
 
 // listPerReply is the most entries one GetListOfPortMappings reply may
-// hold: the largest the upnp package allows, because on miniupnpd every
-// request costs time growing with the table (fewer, larger replies win)
-// and 100 stays clear of the 120-140 entries at which miniupnpd 2.3.1
-// (nftables) corrupts its heap and dies.
-const listPerReply = 100
+// hold: the largest the upnp package allows (miniupnpd dies past 128),
+// because on miniupnpd every request costs time growing with the table,
+// so fewer, larger replies win: a table of up to 128 entries is listed
+// with one size probe and one request per protocol.
+const listPerReply = upnp.MaxSafePerReply

@@ -317,31 +317,28 @@ func TestUPnPControlList200(t *testing.T) {
 	}
 	t.Logf("added %d mappings in %v", n+1, time.Since(start).Round(time.Millisecond))
 
+	// upnp.MaxSafePerReply is exact: one range of 128 entries is listed
+	// and the daemon lives on.
+	edge, err := wan.GetListOfPortMappings(ctx, 41000, 41000+upnp.MaxSafePerReply-1, "TCP", false, 1000)
+	if err != nil || len(edge) != upnp.MaxSafePerReply {
+		t.Fatalf("listing a range of %d entries: %d, %v", upnp.MaxSafePerReply, len(edge), err)
+	}
+	ctlAlive(t, tb)
+
 	var calls int
 	counting := &http.Client{Transport: countingTransport{&calls, http.DefaultTransport}}
 	cwan := upnp.NewWANConnection(wan.Service, counting)
-	start = time.Now()
-	list, err := cwan.ListPortMappings(ctx, upnp.ListOptions{})
-	took := time.Since(start)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctlAlive(t, tb)
-	t.Logf("ListPortMappings: %d mappings in %v, %d SOAP requests", len(list), took.Round(time.Millisecond), calls)
-	bulk := 0
-	for _, pm := range list {
-		if pm.Protocol == "TCP" && pm.ExternalPort >= 41000 && pm.ExternalPort < 41000+n {
-			bulk++
-			if pm.Description != "bulk "+strconv.Itoa(int(pm.ExternalPort-41000)) || pm.InternalClient != tb.Host {
-				t.Fatalf("entry %+v", pm)
-			}
+	for _, per := range []int{0, upnp.MaxSafePerReply} {
+		calls = 0
+		start = time.Now()
+		list, err := cwan.ListPortMappings(ctx, upnp.ListOptions{MaxPerReply: per})
+		took := time.Since(start)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if bulk != n {
-		t.Fatalf("listed %d of the %d bulk mappings", bulk, n)
-	}
-	if _, ok := ctlFind(list, 42000, "UDP"); !ok {
-		t.Fatal("UDP mapping missing")
+		ctlAlive(t, tb)
+		t.Logf("ListPortMappings (MaxPerReply %d): %d mappings in %v, %d SOAP requests", per, len(list), took.Round(time.Millisecond), calls)
+		checkBulk(t, tb, list, n)
 	}
 	// Deleting the 200 in one DeletePortMappingRange request would crash
 	// miniupnpd too; ours splits it.
@@ -475,5 +472,26 @@ func TestUPnPControlUpnpcCrossCheck(t *testing.T) {
 	}
 	if out := upnpc(t, tb, "-l"); strings.Contains(out, "40310->") {
 		t.Fatalf("upnpc still lists the deleted mapping:\n%s", out)
+	}
+}
+
+// checkBulk checks that list holds the n bulk TCP mappings of
+// TestUPnPControlList200 and its UDP one.
+func checkBulk(t *testing.T, tb *testbed.Testbed, list []upnp.PortMapping, n int) {
+	t.Helper()
+	bulk := 0
+	for _, pm := range list {
+		if pm.Protocol == "TCP" && pm.ExternalPort >= 41000 && pm.ExternalPort < 41000+uint16(n) {
+			bulk++
+			if pm.Description != "bulk "+strconv.Itoa(int(pm.ExternalPort-41000)) || pm.InternalClient != tb.Host {
+				t.Fatalf("entry %+v", pm)
+			}
+		}
+	}
+	if bulk != n {
+		t.Fatalf("listed %d of the %d bulk mappings", bulk, n)
+	}
+	if _, ok := ctlFind(list, 42000, "UDP"); !ok {
+		t.Fatal("UDP mapping missing")
 	}
 }

@@ -52,6 +52,10 @@ type IGD struct {
 	// FromCache reports that the IGD came from DiscoverOptions.Cache
 	// (validated with one SOAP call) rather than from a search.
 	FromCache bool
+	// ExternalIP is the WAN connection's external address when discovery
+	// asked for it (the validation of a cached IGD does), so that callers
+	// need not ask again; zero when not asked or when the device had none.
+	ExternalIP netip.Addr
 }
 
 // DiscoverOptions configure Discover and DiscoverAll. The zero value

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"time"
 )
@@ -29,7 +30,7 @@ func (c *discoverConfig) fromCache(ctx context.Context) (*IGD, error) {
 	}
 	igd, err := c.igdFromEntry(e)
 	if err == nil {
-		err = validateIGD(ctx, igd)
+		igd.ExternalIP, err = validateIGD(ctx, igd)
 	}
 	if err != nil {
 		if derr := c.Cache.Delete(c.Gateway); derr != nil {
@@ -40,19 +41,20 @@ func (c *discoverConfig) fromCache(ctx context.Context) (*IGD, error) {
 	return igd, nil
 }
 
-// validateIGD makes one cheap SOAP call. Any well-formed SOAP answer,
-// including a fault or "no external address" (WAN link down), proves the
-// control URL is alive; a transport error or an HTTP error without a
-// fault (404 after a firmware update moved the URL) does not.
-func validateIGD(ctx context.Context, igd *IGD) error {
+// validateIGD makes one cheap SOAP call and returns the external address
+// it read, if any. Any well-formed SOAP answer, including a fault or "no
+// external address" (WAN link down), proves the control URL is alive; a
+// transport error or an HTTP error without a fault (404 after a firmware
+// update moved the URL) does not.
+func validateIGD(ctx context.Context, igd *IGD) (netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, cacheValidateTimeout)
 	defer cancel()
-	_, err := igd.WAN.GetExternalIPAddress(ctx)
+	ip, err := igd.WAN.GetExternalIPAddress(ctx)
 	var se *SOAPError
 	if err == nil || errors.Is(err, ErrNoExternalAddress) || errors.As(err, &se) {
-		return nil
+		return ip, nil
 	}
-	return fmt.Errorf("upnp: cached control URL %s: %w", igd.WAN.Service.ControlURL.Redacted(), err)
+	return netip.Addr{}, fmt.Errorf("upnp: cached control URL %s: %w", igd.WAN.Service.ControlURL.Redacted(), err)
 }
 
 // entryFromIGD converts igd for the cache.

@@ -2,6 +2,7 @@ package upnp
 
 import (
 	"context"
+	"net/netip"
 	"path/filepath"
 	"testing"
 	"time"
@@ -46,6 +47,10 @@ func TestDiscoverCache(t *testing.T) {
 			}
 			if !second.FromCache || second.BootID != -1 {
 				t.Errorf("second Discover: FromCache %v BootID %d", second.FromCache, second.BootID)
+			}
+			// The validating call's answer is kept: nobody asks again.
+			if want := netip.MustParseAddr("11.77.0.1"); second.ExternalIP != want {
+				t.Errorf("second Discover: ExternalIP %v, want %v", second.ExternalIP, want)
 			}
 			if gw.searches.Load() != searches || igdSrv.count("/rootDesc.xml") != fetches {
 				t.Error("second Discover searched or fetched the description")

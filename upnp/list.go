@@ -19,8 +19,9 @@ const maxListEntries = 8192
 // empty range yields an empty slice (devices answer either an empty list or
 // 730 PortMappingNotFound; both become nil, nil).
 //
-// Beware: miniupnpd 2.3.1 crashes when the range holds more than about 120
-// mappings whatever max says; ListPortMappings windows the ranges safely.
+// Beware: miniupnpd 2.3.1 crashes when the range holds more than
+// MaxSafePerReply (128) mappings whatever max says; ListPortMappings
+// windows the ranges safely.
 func (c *WANConnection) GetListOfPortMappings(ctx context.Context, start, end uint16, proto string, manage bool, max int) ([]PortMapping, error) {
 	if c.Version < 2 {
 		return nil, fmt.Errorf("%w: GetListOfPortMappings needs WANIPConnection:2", ErrNotSupported)

@@ -12,7 +12,7 @@ import (
 // own mappings; true asks for all (may need DeviceProtection rights).
 //
 // miniupnpd 2.3.1 corrupts its heap and dies when one
-// DeletePortMappingRange request covers more than about 128 mappings (it
+// DeletePortMappingRange request covers more than 128 mappings (it
 // collects them with the same get_portmappings_in_range as
 // GetListOfPortMappings; seen in e2e tests with 200 mappings). So unless
 // the whole table is smaller than 64 entries, the range is first listed

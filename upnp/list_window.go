@@ -23,7 +23,8 @@ type ListOptions struct {
 	// on 606 the request is repeated with NewManage=0.
 	Manage bool
 	// MaxPerReply is the most entries a single GetListOfPortMappings
-	// reply may hold. Default 64; values above 100 are lowered to 100.
+	// reply may hold. Default 64; values above MaxSafePerReply are
+	// lowered to it.
 	MaxPerReply int
 	// MaxEntries bounds the result and the GetGenericPortMappingEntry
 	// loop used without IGDv2. Default 4096.
@@ -31,6 +32,15 @@ type ListOptions struct {
 	// MaxCalls bounds the SOAP requests made. Default 4096.
 	MaxCalls int
 }
+
+// MaxSafePerReply is the largest ListOptions.MaxPerReply: the most
+// mappings of one protocol a GetListOfPortMappings range may hold on
+// miniupnpd. Its get_portmappings_in_range (miniupnpd up to 2.3.x, the
+// daemon of most Linux-based routers) collects the ports in an array of
+// 128 and, when full, "grows" it with realloc to the same size, then
+// writes past its end: the 129th entry corrupts the heap and the daemon
+// dies then or a few requests later. 128 entries fit exactly.
+const MaxSafePerReply = 128
 
 // ErrListIncomplete is wrapped when ListPortMappings stops at MaxCalls or
 // MaxEntries; the mappings gathered so far are returned with it.
@@ -42,15 +52,15 @@ var ErrListIncomplete = errors.New("upnp: port mapping list incomplete")
 //
 // Why: miniupnpd 2.3.1 (nftables backend) corrupts its heap and dies when
 // one GetListOfPortMappings (or DeletePortMappingRange) range holds more
-// than about 128 mappings of a protocol, whatever NewNumberOfPorts says:
-// its get_portmappings_in_range grows the result array without growing its
-// capacity. And with a big table every request is slow (about 0.4 s each
+// than 128 mappings of a protocol, whatever NewNumberOfPorts says (see
+// MaxSafePerReply). And with a big table every request is slow (about 0.4 s each
 // at 200 rules, whatever the action), so a per-index
 // GetGenericPortMappingEntry walk of 200 entries takes over a minute.
 //
 // How: the table size is bounded with GetGenericPortMappingEntry probes
-// (index MaxPerReply-1, then doubling; a binary search step only when a
-// tighter bound can save requests). A range can hold at most as many
+// (index MaxPerReply-1, then doubling, and one probe at the index that,
+// answered with a fault, would leave fewer than MaxPerReply entries
+// unknown). A range can hold at most as many
 // mappings as it has ports, and at most the known mappings inside it plus
 // the table size minus all known mappings; every request keeps one of
 // these bounds within MaxPerReply. While many mappings are unknown,
@@ -119,6 +129,9 @@ type lister struct {
 	lo, hi  int
 	sampled map[int]bool
 	sampleK int
+	// targeted is set once the probe that could prove the table small
+	// enough to finish has been made.
+	targeted bool
 	// hits and misses count windows centred on sampled entries that did
 	// or did not reveal other entries: scattered tables stop using them.
 	hits, misses int
@@ -136,7 +149,7 @@ func newLister(ctx context.Context, c *WANConnection, opts ListOptions) (*lister
 	if opts.MaxPerReply <= 0 {
 		opts.MaxPerReply = 64
 	}
-	opts.MaxPerReply = max(min(opts.MaxPerReply, 100), 2)
+	opts.MaxPerReply = max(min(opts.MaxPerReply, MaxSafePerReply), 2)
 	if opts.MaxEntries <= 0 {
 		opts.MaxEntries = 4096
 	}
@@ -258,6 +271,7 @@ func (l *lister) windowed() error {
 			// The table grew while listing: the bound is stale.
 			reprobes++
 			l.hi = 65536
+			l.targeted = false
 			if err := l.probeSize(); err != nil {
 				return err
 			}
@@ -270,14 +284,19 @@ func (l *lister) windowed() error {
 			if r == 0 || l.finishCost(r, k) <= l.finishCost(r-1, k+1)+1 || !l.canSample() {
 				return l.finish()
 			}
-		} else if l.lo+1-len(l.known) < l.limit && l.hi-l.lo > 1 {
-			// A tighter bound may allow finishing: binary search step.
-			pm, ok, err := l.entryAt(l.lo + (l.hi-l.lo)/2)
-			if err != nil {
-				return err
-			}
-			if ok {
-				l.addSample(pm)
+		} else if !l.targeted && l.lo+1-len(l.known) < l.limit {
+			// The table may hold few enough unknown entries to finish:
+			// one probe at the largest index that, past the end, proves
+			// it. A table that reaches it is big; windows are next.
+			l.targeted = true
+			if i := len(l.known) + l.limit - 1; i > l.lo && i < l.hi {
+				pm, ok, err := l.entryAt(i)
+				if err != nil {
+					return err
+				}
+				if ok {
+					l.addSample(pm)
+				}
 			}
 			continue
 		}

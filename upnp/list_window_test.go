@@ -53,7 +53,7 @@ func TestListPortMappingsWindows(t *testing.T) {
 	}{
 		{name: "empty", layout: func(*fakeTable) {}, want: 0, maxCalls: 3},
 		{name: "few", layout: cluster(40000, 5, "TCP"), want: 5, maxCalls: 3},
-		{name: "exactly limit", layout: cluster(40000, 64, "UDP"), want: 64, maxCalls: 10},
+		{name: "exactly limit", layout: cluster(40000, 64, "UDP"), want: 64, maxCalls: 6},
 		{name: "limit-1", layout: cluster(40000, 63, "UDP"), want: 63, maxCalls: 3},
 		{name: "200 clustered (e2e shape)", layout: cluster(40000, 200, "TCP"), want: 200, maxCalls: 20},
 		{name: "200 clustered + 30 udp", layout: both(cluster(40000, 200, "TCP"), cluster(50000, 30, "UDP")), want: 230, maxCalls: 25},
@@ -69,6 +69,14 @@ func TestListPortMappingsWindows(t *testing.T) {
 		{name: "tcp only in range", layout: both(cluster(40000, 100, "TCP"), cluster(40000, 100, "UDP")), want: 11, maxCalls: 20,
 			opts: ListOptions{Protocols: []string{"tcp"}, StartPort: 40010, EndPort: 40020}},
 		{name: "max calls", layout: scatter(300, 9), want: -1, maxCalls: 10, opts: ListOptions{MaxCalls: 10}, wantErr: ErrListIncomplete},
+		{name: "100 of one protocol, 128 per reply", layout: cluster(40000, 100, "TCP"), want: 100, maxCalls: 3,
+			opts: ListOptions{MaxPerReply: MaxSafePerReply}, maxInList: MaxSafePerReply},
+		{name: "exactly 128, 128 per reply", layout: cluster(40000, 128, "TCP"), want: 128, maxCalls: 6,
+			opts: ListOptions{MaxPerReply: MaxSafePerReply}, maxInList: MaxSafePerReply},
+		{name: "200 clustered, 128 per reply", layout: cluster(40000, 200, "TCP"), want: 200, maxCalls: 8,
+			opts: ListOptions{MaxPerReply: MaxSafePerReply}, maxInList: MaxSafePerReply},
+		{name: "MaxPerReply above the safe bound", layout: cluster(40000, 300, "UDP"), want: 300, maxCalls: 20,
+			opts: ListOptions{MaxPerReply: 1000}, maxInList: MaxSafePerReply},
 		{name: "small replies", layout: cluster(40000, 200, "TCP"), want: 200, maxCalls: 40, opts: ListOptions{MaxPerReply: 16}, maxInList: 16},
 	}
 	for _, tt := range tests {
