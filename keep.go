@@ -8,6 +8,10 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/portmap-dev/portmap/natpmp"
+	"github.com/portmap-dev/portmap/pcp"
+	"github.com/portmap-dev/portmap/upnp"
 )
 
 // KeeperOptions tune a [Keeper].
@@ -47,6 +51,13 @@ type Keeper struct {
 
 	wake    chan struct{} // something changed: look at the entries again
 	signals chan gatewaySignal
+	// found receives the client of a finished rediscovery; searching is
+	// set while one runs (in the background: a gateway that stays silent
+	// takes discovery its whole timeout, and the keeper keeps checking
+	// and retrying meanwhile).
+	found     chan *Client
+	searching atomic.Bool
+	searches  sync.WaitGroup
 	watchMu sync.Mutex
 	unwatch context.CancelFunc
 	done    chan struct{} // closed when Run has returned
@@ -70,6 +81,9 @@ type entry struct {
 	madeAt time.Time
 	// failures counts the attempts that failed since the last success.
 	failures int
+	// unanswered: the last attempt got no answer (the gateway was
+	// unreachable), rather than a refusal.
+	unanswered bool
 }
 
 // gatewaySignal is something the gateway said that may need action.
@@ -113,6 +127,7 @@ func NewKeeper(c *Client, opts KeeperOptions) *Keeper {
 		client:  c,
 		wake:    make(chan struct{}, 1),
 		signals: make(chan gatewaySignal, 8),
+		found:   make(chan *Client),
 		done:    make(chan struct{}),
 	}
 }
@@ -226,6 +241,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 	var checker sync.WaitGroup
 	defer func() {
 		checker.Wait()
+		k.searches.Wait()
 		k.stop()
 		close(k.done)
 	}()
@@ -246,6 +262,8 @@ func (k *Keeper) Run(ctx context.Context) error {
 			k.onSignal(ctx, sig)
 		case <-lost:
 			k.rediscover(ctx)
+		case c := <-k.found:
+			k.switchTo(ctx, c)
 		}
 	}
 }
@@ -292,11 +310,29 @@ func (k *Keeper) work(ctx context.Context) {
 		}
 	}
 	k.mu.Unlock()
-	for _, e := range due {
+	for i, e := range due {
 		if ctx.Err() != nil {
 			return
 		}
-		k.refresh(ctx, e)
+		if !k.refresh(ctx, e) {
+			// The gateway is silent: the other attempts would only
+			// wait out their timeouts one after another. They follow
+			// this one's schedule, and checks tell when it is back.
+			k.postpone(e, due[i+1:])
+			return
+		}
+	}
+}
+
+// postpone moves the attempts of rest to when e is tried next.
+func (k *Keeper) postpone(e *entry, rest []*entry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, o := range rest {
+		o.due = e.due
+		if !o.ok {
+			o.unanswered = true
+		}
 	}
 }
 
@@ -320,13 +356,20 @@ func attemptBudget(m Mapping, alive bool) time.Duration {
 // exist is tried again.
 const retryAlive = 100 * time.Millisecond
 
-// refresh renews e, or makes it again if it was lost.
-func (k *Keeper) refresh(ctx context.Context, e *entry) {
+// refresh renews e, or makes it again if it was lost. It returns false
+// when the attempt went unanswered.
+func (k *Keeper) refresh(ctx context.Context, e *entry) (answer bool) {
 	c := k.currentClient()
 	k.mu.Lock()
-	old, wasOK, failures, made := e.m, e.ok, e.failures, e.made
+	old, wasOK, failures, made, silent := e.m, e.ok, e.failures, e.made, e.unanswered
 	k.mu.Unlock()
-	actx, cancel := context.WithTimeout(ctx, attemptBudget(old, wasOK))
+	budget := attemptBudget(old, wasOK)
+	if !wasOK && silent {
+		// The gateway did not answer last time: a short attempt, so
+		// that the keeper soon hears it again when it is back.
+		budget = min(budget, max(k.opts.CheckInterval, time.Second))
+	}
+	actx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	var m Mapping
 	var err error
@@ -346,14 +389,15 @@ func (k *Keeper) refresh(ctx context.Context, e *entry) {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return // stopping: not the gateway's failure
+			return true // stopping: not the gateway's failure
 		}
 		k.failed(ctx, e, old, err)
-		return
+		return answered(err)
 	}
 	k.lastContact.Store(time.Now().UnixNano())
 	k.mu.Lock()
 	e.m, e.ok, e.backoff, e.failures, e.due, e.made, e.madeAt = m, true, 0, 0, renewAt(m), true, time.Now()
+	e.unanswered = false
 	k.mu.Unlock()
 	switch {
 	case !made:
@@ -365,6 +409,7 @@ func (k *Keeper) refresh(ctx context.Context, e *entry) {
 	default:
 		k.emit(Event{Kind: Renewed, Mapping: m})
 	}
+	return true
 }
 
 // failed records a failed attempt and schedules the next with backoff. A
@@ -378,6 +423,7 @@ func (k *Keeper) failed(ctx context.Context, e *entry, old Mapping, err error) {
 	e.ok = e.ok && (old.Expires.IsZero() || now.Before(old.Expires))
 	lostNow := wasOK && !e.ok && e.made
 	e.failures++
+	e.unanswered = !answered(err)
 	switch {
 	case e.ok && !old.Expires.IsZero():
 		// Keep trying while the lease lasts: the request or its answer
@@ -410,21 +456,50 @@ func (k *Keeper) failed(ctx context.Context, e *entry, old Mapping, err error) {
 // enough on its own: packets may just be getting lost.
 func gone(err error) bool {
 	var noGW *NoGatewayError
-	return errors.As(err, &noGW) || isConnRefused(err)
+	return errors.As(err, &noGW) || isConnRefused(err) ||
+		// ICMP port unreachable, as the NAT-PMP and PCP clients report it.
+		errors.Is(err, natpmp.ErrNotSupported) || errors.Is(err, pcp.ErrUnreachable)
+}
+
+// answered reports errors that carry the gateway's own answer: a
+// refusal, as opposed to silence or an unreachable gateway.
+func answered(err error) bool {
+	var (
+		ne *natpmp.ResultError
+		pe *pcp.ResultError
+		se *upnp.SOAPError
+	)
+	return errors.As(err, &ne) || errors.As(err, &pe) || errors.As(err, &se)
 }
 
 // lookAgainAfter is how many failed attempts in a row, once a mapping's
 // lease has run out, make the keeper look for the gateway again.
 const lookAgainAfter = 3
 
-// rediscover looks for the gateway again and switches to what answers.
+// rediscover starts looking for the gateway again, unless a search is
+// already running; Run switches to what answers.
 func (k *Keeper) rediscover(ctx context.Context) {
-	dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
-	defer cancel()
-	c, err := Discover(dctx, k.opts.Discovery)
-	if err != nil {
+	if !k.searching.CompareAndSwap(false, true) {
 		return
 	}
+	k.searches.Go(func() {
+		defer k.searching.Store(false)
+		dctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		defer cancel()
+		c, err := Discover(dctx, k.opts.Discovery)
+		if err != nil {
+			return
+		}
+		select {
+		case k.found <- c:
+		case <-ctx.Done():
+			c.Close()
+		}
+	})
+}
+
+// switchTo maps through c from now on: every mapping is made again there.
+func (k *Keeper) switchTo(ctx context.Context, c *Client) {
 	k.mu.Lock()
 	old := k.client
 	k.client = c
@@ -455,6 +530,11 @@ func (k *Keeper) onSignal(ctx context.Context, s gatewaySignal) {
 			e.due = now
 			lost = append(lost, e.m)
 		}
+		if s.reboot && !e.ok && e.made {
+			// Lost before (the gateway was unreachable): it answers
+			// again, so try now rather than after the backoff.
+			e.due = now
+		}
 		if s.addressChanged && e.ok {
 			e.due = now // renew: the mapping's external address changed
 		}
@@ -468,18 +548,39 @@ func (k *Keeper) onSignal(ctx context.Context, s gatewaySignal) {
 
 var errGatewayRebooted = errors.New("the gateway rebooted")
 
-// renewing reports whether a renewal is due within a CheckInterval or
-// being retried.
+// renewing reports whether a renewal or an attempt is due within a
+// CheckInterval, or a live mapping's renewal is being retried. A lost
+// mapping waiting out a long backoff does not count: checks go on then,
+// and tell when the gateway is back.
 func (k *Keeper) renewing() bool {
 	soon := time.Now().Add(k.opts.CheckInterval)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for _, e := range k.entries {
-		if e.failures > 0 || e.due.Before(soon) {
+		if (e.ok && e.failures > 0) || e.due.Before(soon) {
 			return true
 		}
 	}
 	return false
+}
+
+// gatewayAnswers is called when a check got an answer: mappings whose
+// attempts went unanswered are tried again now, instead of after their
+// backoff (up to MaxBackoff), so that a gateway back from a long outage
+// gets its mappings within a CheckInterval.
+func (k *Keeper) gatewayAnswers() {
+	now := time.Now()
+	k.mu.Lock()
+	hasten := false
+	for _, e := range k.entries {
+		if !e.ok && e.unanswered && e.due.After(now) {
+			e.due, e.unanswered, hasten = now, false, true
+		}
+	}
+	k.mu.Unlock()
+	if hasten {
+		k.poke()
+	}
 }
 
 // checkLoop asks the gateway every CheckInterval, with one small request,
@@ -519,6 +620,8 @@ func (k *Keeper) checkLoop(ctx context.Context, lost chan<- struct{}) {
 			case <-ctx.Done():
 				return
 			}
+		case err == nil:
+			k.gatewayAnswers()
 		}
 	}
 }

@@ -158,3 +158,77 @@ func TestKeepHelper(t *testing.T) {
 		t.Error("Keep's mapping outlived its context")
 	}
 }
+
+func TestKeeperRestoresAfterOutage(t *testing.T) {
+	// The gateway stops answering until the mappings' leases run out and
+	// the keeper's backoff has grown to seconds; when it answers again the
+	// next check (not the backoff) brings the mappings back.
+	for _, p := range Protocols {
+		t.Run(string(p), func(t *testing.T) {
+			gw, o := fakeGateway(t, portmaptest.WithConfig(portmaptest.Config{PCPMinLifetime: time.Second}))
+			o.Protocols = []Protocol{p}
+			c := discover(t, o)
+			log := newEventLog()
+			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
+			m, err := k.Add(testContext(t), Request{InternalPort: 6003, Lifetime: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runKeeper(t, k)
+			silence := func(on bool) {
+				if p == UPnP {
+					if on {
+						gw.FailAlways("*", portmaptest.Drop)
+					} else {
+						gw.ClearFailures()
+					}
+					return
+				}
+				gw.SetDropRate(map[bool]float64{true: 1, false: 0}[on])
+			}
+			silence(true)
+			log.wait(t, Lost, 3*time.Second)
+			time.Sleep(4 * time.Second) // the backoff grows to 4 s and more
+			gw.Reboot()                 // what the gateway held is gone too
+			silence(false)
+			back := time.Now()
+			e := log.wait(t, Restored, 2*time.Second)
+			t.Logf("restored %v after the gateway answered again", time.Since(back).Round(time.Millisecond))
+			if e.Mapping.External.Port() != m.External.Port() || !gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
+				t.Errorf("restored %+v; gateway has %+v", e.Mapping, gw.Mappings())
+			}
+		})
+	}
+}
+
+func TestKeeperFollowsGatewayMove(t *testing.T) {
+	// The host moves to another network: the old gateway is gone (its
+	// port answers "unreachable") and discovery finds another one there.
+	for _, p := range Protocols {
+		t.Run(string(p), func(t *testing.T) {
+			oldGW, oldOpts := fakeGateway(t)
+			newGW, newOpts := fakeGateway(t)
+			oldOpts.Protocols, newOpts.Protocols = []Protocol{p}, []Protocol{p}
+			c := discover(t, oldOpts)
+			log := newEventLog()
+			k := NewKeeper(c, KeeperOptions{Discovery: newOpts, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
+			m, err := k.Add(testContext(t), Request{InternalPort: 6004, Lifetime: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runKeeper(t, k)
+			oldGW.Close()
+			e := log.wait(t, Restored, 5*time.Second)
+			if !gatewayHas(newGW, "TCP", e.Mapping.External.Port(), m.Internal) {
+				t.Errorf("restored %+v; the new gateway has %+v", e.Mapping, newGW.Mappings())
+			}
+			if k.Client() == c {
+				t.Error("the keeper still maps through the old client")
+			}
+			stop()
+			if len(newGW.Mappings()) != 0 {
+				t.Errorf("the keeper left %+v in the new gateway", newGW.Mappings())
+			}
+		})
+	}
+}

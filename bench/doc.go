@@ -31,8 +31,8 @@
 //     "portmap --via upnp list" (cold and with the cache) against
 //     "upnpc -l", "upnpc -L" and "upnpc -u URL -L" (100 only: miniupnpd
 //     2.3.1 dies when one GetListOfPortMappings answer would hold more than
-//     about 120 entries), plus the library's windowed listing timed
-//     in-process with 64 and 100 entries per reply; whether miniupnpd is
+//     128 entries), plus the library's windowed listing timed in-process
+//     with 64 and 128 entries per reply; whether miniupnpd is
 //     alive afterwards; then "upnpc -L" once with 200 mappings, last, and a
 //     gateway restart (which also empties the table).
 //   - keeper: a child process keeps 1, 100 and 1000 mappings (library

@@ -10,6 +10,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/portmap-dev/portmap/upnp"
 )
 
 // listResult holds scenario 3: listing a gateway's table.
@@ -101,7 +103,7 @@ func (b *bench) listScenarios(ctx context.Context) error {
 			b.pmListTrial(newS(pmListDefault), n, b.cfg.slowRuns, nil, ""),
 			b.upnpcListTrial(newS(upnpcList), n, b.cfg.listSlowRuns, upnpcTimeout, "-l"),
 		}
-		for _, per := range []int{64, 100} {
+		for _, per := range []int{64, upnp.MaxSafePerReply} {
 			trials = append(trials, b.libListTrial(newS(fmt.Sprintf("%s%d (in-process)", libList, per)), n, per))
 		}
 		if n <= 100 {
