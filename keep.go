@@ -58,9 +58,9 @@ type Keeper struct {
 	found     chan *Client
 	searching atomic.Bool
 	searches  sync.WaitGroup
-	watchMu sync.Mutex
-	unwatch context.CancelFunc
-	done    chan struct{} // closed when Run has returned
+	watchMu   sync.Mutex
+	unwatch   context.CancelFunc
+	done      chan struct{} // closed when Run has returned
 
 	// lastContact is when the gateway last answered a renewal: a reply
 	// that recent makes a check redundant (its epoch was checked too).
