@@ -240,42 +240,6 @@ func (b *upnpBackend) ping(ctx context.Context) (gatewaySignal, error) {
 	return gatewaySignal{}, nil
 }
 
-// watch listens for the gateway's SSDP NOTIFY messages: a new
-// BOOTID.UPNP.ORG from the IGD means it rebooted (UDA 1.1). Test gateways
-// on their own port are not listened for: that would need multicast.
-func (b *upnpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
-	if b.testGW {
-		return
-	}
-	l, err := upnp.ListenNotify(upnp.NotifyOptions{Source: b.gw, Interface: b.iface, Logger: b.logger})
-	if err != nil {
-		b.logger.Debug("upnp: not listening for NOTIFY", "err", err)
-		return
-	}
-	defer l.Close()
-	uuid := strings.TrimPrefix(b.igd.UDN, "uuid:")
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case n, ok := <-l.Notifications():
-			if !ok {
-				return
-			}
-			if n.UUID() != uuid || n.BootID < 0 || n.NTS != upnp.NTSAlive {
-				continue
-			}
-			b.mu.Lock()
-			prev := b.bootID
-			b.bootID = n.BootID
-			b.mu.Unlock()
-			if prev >= 0 && n.BootID != prev {
-				fn(gatewaySignal{reboot: true, bootedAt: time.Now()})
-			}
-		}
-	}
-}
-
 // listPerReply is the most entries one GetListOfPortMappings reply may
 // hold: the largest the upnp package allows (miniupnpd dies past 128),
 // because on miniupnpd every request costs time growing with the table,

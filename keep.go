@@ -43,6 +43,9 @@ type KeeperOptions struct {
 // address or protocol, and deletes them all when it stops.
 type Keeper struct {
 	opts KeeperOptions
+	// given is the client the keeper was made with (its caller closes
+	// it); the keeper closes the ones it found itself.
+	given *Client
 
 	mu      sync.Mutex
 	client  *Client
@@ -60,7 +63,8 @@ type Keeper struct {
 	searches  sync.WaitGroup
 	watchMu   sync.Mutex
 	unwatch   context.CancelFunc
-	done      chan struct{} // closed when Run has returned
+	watchers  sync.WaitGroup // the watch goroutines
+	done      chan struct{}  // closed when Run has returned
 
 	// lastContact is when the gateway last answered a renewal: a reply
 	// that recent makes a check redundant (its epoch was checked too).
@@ -124,6 +128,7 @@ func NewKeeper(c *Client, opts KeeperOptions) *Keeper {
 	}
 	return &Keeper{
 		opts:    opts,
+		given:   c,
 		client:  c,
 		wake:    make(chan struct{}, 1),
 		signals: make(chan gatewaySignal, 8),
@@ -243,6 +248,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		checker.Wait()
 		k.searches.Wait()
 		k.stop()
+		k.watchers.Wait()
 		close(k.done)
 	}()
 	lost := make(chan struct{}, 1) // the checker found the gateway gone
@@ -290,11 +296,13 @@ func (k *Keeper) startWatch(ctx context.Context) {
 	wctx, cancel := context.WithCancel(ctx)
 	k.unwatch = cancel
 	if w, ok := k.currentClient().b.(watcher); ok {
-		go w.watch(wctx, func(s gatewaySignal) {
-			select {
-			case k.signals <- s:
-			case <-wctx.Done():
-			}
+		k.watchers.Go(func() {
+			w.watch(wctx, func(s gatewaySignal) {
+				select {
+				case k.signals <- s:
+				case <-wctx.Done():
+				}
+			})
 		})
 	}
 }
@@ -508,7 +516,7 @@ func (k *Keeper) switchTo(ctx context.Context, c *Client) {
 		e.due = time.Now()
 	}
 	k.mu.Unlock()
-	if old != nil && old != c {
+	if old != nil && old != c && old != k.given {
 		old.Close()
 	}
 	k.startWatch(ctx)
@@ -647,5 +655,8 @@ func (k *Keeper) stop() {
 		}
 		err := c.Delete(ctx, e.m)
 		k.emit(Event{Kind: Deleted, Mapping: e.m, Err: err})
+	}
+	if c != k.given {
+		c.Close()
 	}
 }

@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"context"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -230,5 +231,33 @@ func TestKeeperFollowsGatewayMove(t *testing.T) {
 				t.Errorf("the keeper left %+v in the new gateway", newGW.Mappings())
 			}
 		})
+	}
+}
+
+func TestKeeperFollowsGENAAddressChange(t *testing.T) {
+	// The UPnP keeper learns a new external address from the WAN
+	// connection's GENA event, not from a check: its checks (GetStatusInfo)
+	// are an hour apart here and do not carry the address.
+	gw, o := fakeGateway(t)
+	o.Protocols = []Protocol{UPnP}
+	c := discover(t, o)
+	log := newEventLog()
+	k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: time.Hour})
+	m, err := k.Add(testContext(t), Request{InternalPort: 6005, Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runKeeper(t, k)
+	// Let the subscription's initial event arrive first.
+	deadline := time.Now().Add(2 * time.Second)
+	for len(gw.RequestsFor("gena:subscribe")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	moved := netip.MustParseAddr("203.0.113.99")
+	gw.SetExternalIP(moved)
+	e := log.wait(t, AddressChanged, 3*time.Second)
+	if e.Mapping.External != netip.AddrPortFrom(moved, m.External.Port()) {
+		t.Errorf("address change reported %v, want %v:%d", e.Mapping.External, moved, m.External.Port())
 	}
 }
