@@ -41,6 +41,15 @@ type KeeperOptions struct {
 // (PCP: at a random point in 1/2–5/8, RFC 6887 §11.2.1), makes them again
 // when the gateway reboots or loses them, follows the gateway to a new
 // address or protocol, and deletes them all when it stops.
+//
+// It hears the gateway through every signal the protocol has: NAT-PMP and
+// PCP epochs and announcements, UPnP SSDP NOTIFY (BOOTID.UPNP.ORG) and
+// GENA events (ExternalIPAddress, ConnectionStatus), plus one small
+// request every CheckInterval. While the gateway is silent it backs off
+// (up to MaxBackoff) with one attempt at a time, and it retries at once
+// when a check is answered again; a gateway that refuses the connection
+// or answers "port unreachable" is looked for anew (Discovery), in the
+// background.
 type Keeper struct {
 	opts KeeperOptions
 	// given is the client the keeper was made with (its caller closes

@@ -64,7 +64,7 @@ func FuzzListPortMappingsSafe(f *testing.F) {
 	f.Add(byte(0), append(seq(1000, 150, true), seq(60000, 90, false)...))
 	f.Add(byte(37), seq(65400, 136, false))
 	f.Fuzz(func(t *testing.T, lim byte, data []byte) {
-		limit := 16 + int(lim)%85
+		limit := 16 + int(lim)%(MaxSafePerReply-15) // 16 to 128
 		ft := &fakeTable{}
 		type key struct {
 			port  uint16
