@@ -59,25 +59,40 @@ func runKeeper(t *testing.T, k *Keeper) (stop func()) {
 	return stop
 }
 
+// keeping is a keeper under test with its event log.
+type keeping struct {
+	k    *Keeper
+	log  *eventLog
+	m    Mapping // the first mapping, made by Add
+	stop func()
+}
+
+// startKeeper makes a keeper on c that checks every check (Discovery
+// finds the gateway again), adds req and runs it until the test ends.
+func startKeeper(t *testing.T, c *Client, discovery Options, check time.Duration, req Request) keeping {
+	t.Helper()
+	log := newEventLog()
+	k := NewKeeper(c, KeeperOptions{Discovery: discovery, OnEvent: log.add, CheckInterval: check})
+	m, err := k.Add(testContext(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keeping{k: k, log: log, m: m, stop: runKeeper(t, k)}
+}
+
 func TestKeeperRenewsAndDeletes(t *testing.T) {
 	for _, p := range Protocols {
 		t.Run(string(p), func(t *testing.T) {
 			gw, o := fakeGateway(t, portmaptest.WithConfig(portmaptest.Config{PCPMinLifetime: time.Second}))
 			o.Protocols = []Protocol{p}
-			c := discover(t, o)
-			log := newEventLog()
-			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
-			m, err := k.Add(testContext(t), Request{InternalPort: 6000, Lifetime: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop := runKeeper(t, k)
+			kp := startKeeper(t, discover(t, o), o, 100*time.Millisecond, Request{InternalPort: 6000, Lifetime: 2 * time.Second})
+			log, m := kp.log, kp.m
 			log.wait(t, Created, time.Second)
 			r := log.wait(t, Renewed, 3*time.Second)
 			if r.Mapping.External != m.External {
 				t.Errorf("renewal moved the mapping: %v -> %v", m.External, r.Mapping.External)
 			}
-			stop()
+			kp.stop()
 			log.wait(t, Deleted, time.Second)
 			if gatewayHas(gw, "TCP", m.External.Port(), m.Internal) {
 				t.Error("the keeper left its mapping in the gateway when it stopped")
@@ -91,14 +106,8 @@ func TestKeeperRestoresAfterReboot(t *testing.T) {
 		t.Run(string(p), func(t *testing.T) {
 			gw, o := fakeGateway(t)
 			o.Protocols = []Protocol{p}
-			c := discover(t, o)
-			log := newEventLog()
-			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
-			m, err := k.Add(testContext(t), Request{InternalPort: 6001, Lifetime: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runKeeper(t, k)
+			kp := startKeeper(t, discover(t, o), o, 100*time.Millisecond, Request{InternalPort: 6001, Lifetime: time.Hour})
+			k, log, m := kp.k, kp.log, kp.m
 			// Let the keeper see the gateway up for a while, as in life.
 			time.Sleep(300 * time.Millisecond)
 			gw.Reboot()
@@ -168,30 +177,17 @@ func TestKeeperRestoresAfterOutage(t *testing.T) {
 		t.Run(string(p), func(t *testing.T) {
 			gw, o := fakeGateway(t, portmaptest.WithConfig(portmaptest.Config{PCPMinLifetime: time.Second}))
 			o.Protocols = []Protocol{p}
-			c := discover(t, o)
-			log := newEventLog()
-			k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
-			m, err := k.Add(testContext(t), Request{InternalPort: 6003, Lifetime: time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			runKeeper(t, k)
-			silence := func(on bool) {
-				if p == UPnP {
-					if on {
-						gw.FailAlways("*", portmaptest.Drop)
-					} else {
-						gw.ClearFailures()
-					}
-					return
-				}
-				gw.SetDropRate(map[bool]float64{true: 1, false: 0}[on])
-			}
-			silence(true)
+			kp := startKeeper(t, discover(t, o), o, 100*time.Millisecond, Request{InternalPort: 6003, Lifetime: time.Second})
+			log, m := kp.log, kp.m
+			// Silence: UDP requests dropped (NAT-PMP, PCP, SSDP), HTTP
+			// connections hung up (UPnP).
+			gw.SetDropRate(1)
+			gw.FailAlways("*", portmaptest.Drop)
 			log.wait(t, Lost, 3*time.Second)
 			time.Sleep(4 * time.Second) // the backoff grows to 4 s and more
 			gw.Reboot()                 // what the gateway held is gone too
-			silence(false)
+			gw.SetDropRate(0)
+			gw.ClearFailures()
 			back := time.Now()
 			e := log.wait(t, Restored, 2*time.Second)
 			t.Logf("restored %v after the gateway answered again", time.Since(back).Round(time.Millisecond))
@@ -211,22 +207,17 @@ func TestKeeperFollowsGatewayMove(t *testing.T) {
 			newGW, newOpts := fakeGateway(t)
 			oldOpts.Protocols, newOpts.Protocols = []Protocol{p}, []Protocol{p}
 			c := discover(t, oldOpts)
-			log := newEventLog()
-			k := NewKeeper(c, KeeperOptions{Discovery: newOpts, OnEvent: log.add, CheckInterval: 100 * time.Millisecond})
-			m, err := k.Add(testContext(t), Request{InternalPort: 6004, Lifetime: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop := runKeeper(t, k)
+			kp := startKeeper(t, c, newOpts, 100*time.Millisecond, Request{InternalPort: 6004, Lifetime: time.Hour})
 			oldGW.Close()
+			log, m := kp.log, kp.m
 			e := log.wait(t, Restored, 5*time.Second)
 			if !gatewayHas(newGW, "TCP", e.Mapping.External.Port(), m.Internal) {
 				t.Errorf("restored %+v; the new gateway has %+v", e.Mapping, newGW.Mappings())
 			}
-			if k.Client() == c {
+			if kp.k.Client() == c {
 				t.Error("the keeper still maps through the old client")
 			}
-			stop()
+			kp.stop()
 			if len(newGW.Mappings()) != 0 {
 				t.Errorf("the keeper left %+v in the new gateway", newGW.Mappings())
 			}
@@ -240,14 +231,8 @@ func TestKeeperFollowsGENAAddressChange(t *testing.T) {
 	// are an hour apart here and do not carry the address.
 	gw, o := fakeGateway(t)
 	o.Protocols = []Protocol{UPnP}
-	c := discover(t, o)
-	log := newEventLog()
-	k := NewKeeper(c, KeeperOptions{Discovery: o, OnEvent: log.add, CheckInterval: time.Hour})
-	m, err := k.Add(testContext(t), Request{InternalPort: 6005, Lifetime: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runKeeper(t, k)
+	kp := startKeeper(t, discover(t, o), o, time.Hour, Request{InternalPort: 6005, Lifetime: time.Hour})
+	log, m := kp.log, kp.m
 	// Let the subscription's initial event arrive first.
 	deadline := time.Now().Add(2 * time.Second)
 	for len(gw.RequestsFor("gena:subscribe")) == 0 && time.Now().Before(deadline) {
