@@ -31,6 +31,7 @@ type Announcement struct {
 type Listener struct {
 	conn    net.PacketConn
 	gateway netip.Addr
+	port    uint16 // the gateway's NAT-PMP port, that announcements come from
 	tracker *EpochTracker
 	cfg     *config
 	deliver func(Announcement, <-chan struct{}) // returns when delivered or stopped
@@ -46,8 +47,8 @@ type Listener struct {
 // 224.0.0.1:5350 unless [WithAnnounceAddr] or [WithAnnounceConn] says
 // otherwise. The socket is opened with SO_REUSEADDR and SO_REUSEPORT, so
 // that several programs can listen at once. Packets from any other source
-// than gateway are dropped, and so are PCP announcements (version 2), which
-// share the port.
+// than port 5351 of gateway (or the port given by [WithGatewayPort]) are
+// dropped, and so are PCP announcements (version 2), which share the port.
 //
 // The listener stops when ctx ends or on [Listener.Close].
 func ListenAnnouncements(ctx context.Context, gateway netip.Addr, opts ...Option) (*Listener, error) {
@@ -55,7 +56,11 @@ func ListenAnnouncements(ctx context.Context, gateway netip.Addr, opts ...Option
 	if err != nil {
 		return nil, err
 	}
-	l, err := newListener(ctx, gateway, cfg)
+	port := cfg.gatewayPort
+	if port == 0 {
+		port = Port
+	}
+	l, err := newListener(ctx, netip.AddrPortFrom(gateway, port), cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -70,8 +75,8 @@ func ListenAnnouncements(ctx context.Context, gateway netip.Addr, opts ...Option
 	return l, nil
 }
 
-func newListener(ctx context.Context, gateway netip.Addr, cfg *config) (*Listener, error) {
-	if !gateway.IsValid() {
+func newListener(ctx context.Context, gateway netip.AddrPort, cfg *config) (*Listener, error) {
+	if !gateway.Addr().IsValid() {
 		return nil, fmt.Errorf("natpmp: invalid gateway address %v", gateway)
 	}
 	conn := cfg.announceConn
@@ -88,7 +93,8 @@ func newListener(ctx context.Context, gateway netip.Addr, cfg *config) (*Listene
 	}
 	return &Listener{
 		conn:    conn,
-		gateway: gateway.Unmap(),
+		gateway: gateway.Addr().Unmap(),
+		port:    gateway.Port(),
 		tracker: tracker,
 		cfg:     cfg,
 		done:    make(chan struct{}),
@@ -155,8 +161,11 @@ func (l *Listener) loop() {
 			}
 			continue
 		}
-		// RFC 6886 §3.2.1: only the configured gateway's announcements.
-		if from.Addr().Unmap() != l.gateway {
+		// RFC 6886 §3.2.1: the gateway sends announcements from its port
+		// 5351 (miniupnpd 2.3.1 does, from its NAT-PMP socket; see the e2e
+		// test TestNATPMPAnnouncements). As with replies (§3.1), packets
+		// from any other address or port are dropped.
+		if from.Addr().Unmap() != l.gateway || from.Port() != l.port {
 			l.log("natpmp: dropped announcement from another source", slog.String("from", from.String()))
 			continue
 		}

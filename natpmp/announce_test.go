@@ -45,16 +45,22 @@ func TestListenAnnouncements(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	gw := netip.MustParseAddr("127.0.0.1")
+	// gwSock stands in for the gateway's port 5351, otherPort is another
+	// socket of the gateway's address.
+	gwSock, otherPort, stranger := sender(t, "127.0.0.1"), sender(t, "127.0.0.1"), sender(t, "127.0.0.2")
 	// A unicast loopback socket stands in for 224.0.0.1:5350.
-	l, err := ListenAnnouncements(ctx, gw, WithAnnounceAddr(netip.MustParseAddrPort("127.0.0.1:0")))
+	l, err := ListenAnnouncements(ctx, gw, WithAnnounceAddr(netip.MustParseAddrPort("127.0.0.1:0")),
+		WithGatewayPort(gwSock.LocalAddr().(*net.UDPAddr).AddrPort().Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	to := l.Addr()
-	gwSock, stranger := sender(t, "127.0.0.1"), sender(t, "127.0.0.2")
 	ext := netip.MustParseAddr("198.51.100.20")
 
 	announce(t, stranger, to, Response{Op: 128, Epoch: 1, ExternalAddr: netip.MustParseAddr("203.0.113.66")})
+	// RFC 6886 §3.2.1: announcements come from port 5351; from another
+	// port of the gateway's address it is not one.
+	announce(t, otherPort, to, Response{Op: 128, Epoch: 2, ExternalAddr: netip.MustParseAddr("203.0.113.67")})
 	// PCP ANNOUNCE (version 2) shares the port: ignored.
 	if _, err := gwSock.WriteTo(append([]byte{2, 128, 0, 0}, make([]byte, 20)...), to); err != nil {
 		t.Fatal(err)
@@ -92,6 +98,9 @@ func TestAnnounceSocketReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l1.Close()
+	if l1.port != Port {
+		t.Errorf("announcements accepted from port %d of the gateway, want %d", l1.port, Port)
+	}
 	// A second listener (another program) on the same address and port.
 	l2, err := ListenAnnouncements(ctx, gw, WithAnnounceAddr(l1.Addr().(*net.UDPAddr).AddrPort()))
 	if err != nil {
@@ -108,7 +117,7 @@ func TestClientAnnouncements(t *testing.T) {
 	to := pc.LocalAddr()
 	g := newFakeGateway(t, simpleGateway(t, constEpoch(9000)))
 	g.start()
-	// The gateway announces from its own address; the listener is an
+	// The gateway announces from its NAT-PMP socket; the listener is an
 	// already open socket.
 	c, err := NewClient(g.addr, WithAnnounceConn(pc))
 	if err != nil {
@@ -125,29 +134,22 @@ func TestClientAnnouncements(t *testing.T) {
 	if _, err := c.ExternalAddress(ctx); err != nil { // learns 198.51.100.7, epoch 9000
 		t.Fatal(err)
 	}
-	gwSock := sender(t, "127.0.0.1")
+	gwSock := g.conn
+	otherPort := sender(t, "127.0.0.1")
 	stranger := sender(t, "127.0.0.2")
-	next := func() Event {
-		t.Helper()
-		select {
-		case ev := <-c.Events():
-			return ev
-		case <-time.After(5 * time.Second):
-			t.Fatal("no event")
-		}
-		return Event{}
-	}
-	// Same address, later epoch: nothing new. A stranger's: ignored.
+	// Same address, later epoch: nothing new. A stranger's, or one from
+	// another port of the gateway: ignored.
 	announce(t, gwSock, to, Response{Op: 128, Epoch: 9001, ExternalAddr: netip.MustParseAddr("198.51.100.7")})
 	announce(t, stranger, to, Response{Op: 128, Epoch: 1, ExternalAddr: netip.MustParseAddr("203.0.113.66")})
+	announce(t, otherPort, to, Response{Op: 128, Epoch: 2, ExternalAddr: netip.MustParseAddr("203.0.113.67")})
 	announce(t, gwSock, to, Response{Op: 128, Epoch: 9002, ExternalAddr: netip.MustParseAddr("198.51.100.8")})
-	ev := next()
+	ev := nextEvent(t, c)
 	if !ev.Announced || !ev.AddressChanged || ev.Reboot || ev.ExternalAddr != netip.MustParseAddr("198.51.100.8") || ev.Epoch != 9002 {
 		t.Fatalf("address change event %+v", ev)
 	}
 	// The gateway reboots and announces epoch 0.
 	announce(t, gwSock, to, Response{Op: 128, Epoch: 0, ExternalAddr: netip.MustParseAddr("198.51.100.8")})
-	ev = next()
+	ev = nextEvent(t, c)
 	if !ev.Announced || !ev.Reboot || ev.AddressChanged || ev.Epoch != 0 {
 		t.Fatalf("reboot event %+v", ev)
 	}
@@ -156,7 +158,7 @@ func TestClientAnnouncements(t *testing.T) {
 	if _, err := c.ExternalAddress(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ev = next()
+	ev = nextEvent(t, c)
 	if ev.Reboot || ev.Announced || !ev.AddressChanged || ev.ExternalAddr != netip.MustParseAddr("198.51.100.7") {
 		t.Fatalf("event after reply %+v", ev)
 	}

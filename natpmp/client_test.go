@@ -233,59 +233,6 @@ func TestSourceFiltering(t *testing.T) {
 	}
 }
 
-func TestQueueOneOutstanding(t *testing.T) {
-	g := newFakeGateway(t, simpleGateway(t, constEpoch(100)))
-	g.hold = time.Millisecond // any request arriving meanwhile is an overlap
-	g.start()
-	c, err := NewClient(g.addr, WithInitialTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	// A second client of the same gateway shares the queue.
-	c2, err := NewClient(g.addr, WithInitialTimeout(2*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
-
-	const n = 100
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Go(func() {
-			cl := c
-			if i%4 == 0 {
-				cl = c2
-			}
-			port := uint16(10000 + i)
-			m, err := cl.Map(ctx, TCP, port, 0, time.Hour)
-			if err != nil {
-				errs <- err
-				return
-			}
-			if m.InternalPort != port || m.ExternalPort != port+1000 {
-				t.Errorf("request %d got %+v", i, m)
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.overlaps != 0 {
-		t.Errorf("%d requests arrived while another was outstanding", g.overlaps)
-	}
-	if len(g.requests) != n {
-		t.Errorf("gateway saw %d requests, want %d (no retransmissions)", len(g.requests), n)
-	}
-}
-
 func TestMapRenewDelete(t *testing.T) {
 	// The gateway grants 40000+ instead of the suggested port.
 	var mu sync.Mutex
@@ -453,6 +400,57 @@ func TestRebootEvent(t *testing.T) {
 		}
 	default:
 		t.Fatal("no reboot event")
+	}
+}
+
+// nextEvent returns the client's next event, failing after 5 s.
+func nextEvent(t *testing.T, c *Client) Event {
+	t.Helper()
+	select {
+	case ev := <-c.Events():
+		return ev
+	case <-time.After(5 * time.Second):
+		t.Fatal("no event")
+	}
+	return Event{}
+}
+
+// RFC 6886 §3.6: the epoch of every well-formed packet from the gateway is
+// checked, not only that of the reply a request waits for.
+func TestEpochOfUnmatchedReply(t *testing.T) {
+	late := Response{Op: 130, Epoch: 5, InternalPort: 9999, ExternalPort: 9999, Lifetime: 60}
+	tests := []struct {
+		name    string
+		waiting bool // a request is outstanding (and not answered by the reply)
+	}{
+		{"no request outstanding", false},
+		{"another request outstanding", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, fc, _ := newFakeClient(t)
+			errc := make(chan error, 1)
+			go func() {
+				_, err := c.ExternalAddress(t.Context())
+				errc <- err
+			}()
+			fc.nextWrite(t)
+			fc.reply(t, testGW, Response{Op: 128, Epoch: 10000, ExternalAddr: netip.MustParseAddr("198.51.100.1")})
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if tt.waiting {
+				go c.Map(t.Context(), TCP, 8080, 0, time.Hour) // never answered
+				fc.nextWrite(t)
+			}
+			// The gateway rebooted; its reply to some request of before
+			// (not the outstanding one) is the first to tell.
+			fc.reply(t, testGW, late)
+			ev := nextEvent(t, c)
+			if !ev.Reboot || ev.Epoch != 5 || ev.Announced || ev.AddressChanged {
+				t.Fatalf("event %+v, want a reboot at epoch 5", ev)
+			}
+		})
 	}
 }
 

@@ -40,31 +40,41 @@ func (e Event) merge(old Event) Event {
 	return e
 }
 
-// note runs the RFC 6886 §3.6 epoch check on a reply and emits an event for
-// a reboot or a new external address (ext, if valid).
-func (c *Client) note(epoch uint32, ext netip.Addr) {
-	reboot := c.epoch.Observe(epoch, c.cfg.clock.Now())
-	changed := false
-	if ext.IsValid() {
-		c.mu.Lock()
-		changed = c.external.IsValid() && c.external != ext
-		c.external = ext
-		c.mu.Unlock()
+// noteEpoch runs the RFC 6886 §3.6 epoch check on a well-formed reply from
+// the gateway, matched or not, and emits an event for a reboot.
+func (c *Client) noteEpoch(resp Response) {
+	if !c.epoch.Observe(resp.Epoch, c.cfg.clock.Now()) {
+		return
 	}
-	if reboot {
-		c.log("natpmp: gateway epoch ran backwards: reboot", slog.Uint64("epoch", uint64(epoch)))
+	c.log("natpmp: gateway epoch ran backwards: reboot", slog.Uint64("epoch", uint64(resp.Epoch)))
+	ev := Event{Gateway: c.gw.Addr(), Epoch: resp.Epoch, Reboot: true}
+	if resp.Op == OpReply|OpExternalAddress && resp.Result == ResultSuccess {
+		ev.ExternalAddr = resp.ExternalAddr
 	}
-	if reboot || changed {
-		c.emit(Event{Gateway: c.gw.Addr(), Epoch: epoch, Reboot: reboot, ExternalAddr: ext, AddressChanged: changed})
+	c.emit(ev)
+}
+
+// noteAddress records the external address of a matched reply and emits an
+// event when it differs from the one known before. (Only matched replies
+// count: a late duplicate could carry an address that is no longer true.)
+func (c *Client) noteAddress(epoch uint32, ext netip.Addr) {
+	c.mu.Lock()
+	changed := c.external.IsValid() && c.external != ext
+	c.external = ext
+	c.mu.Unlock()
+	if changed {
+		c.emit(Event{Gateway: c.gw.Addr(), Epoch: epoch, ExternalAddr: ext, AddressChanged: true})
 	}
 }
 
 // ListenAnnouncements starts receiving the gateway's announcements (RFC 6886
 // §3.2.1), on 224.0.0.1:5350 unless [WithAnnounceAddr] or
-// [WithAnnounceConn] was given to [NewClient]. They go through the same
-// epoch check as the replies, and reboots and new external addresses are
-// reported on [Client.Events]. Listening stops when ctx ends or the client
-// is closed. It is an error to call it while already listening.
+// [WithAnnounceConn] was given to [NewClient]. Only those sent from the
+// gateway's address and port (as given to [NewClient], 5351 by default) are
+// accepted. They go through the same epoch check as the replies, and
+// reboots and new external addresses are reported on [Client.Events].
+// Listening stops when ctx ends or the client is closed. It is an error to
+// call it while already listening.
 func (c *Client) ListenAnnouncements(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -80,7 +90,7 @@ func (c *Client) ListenAnnouncements(ctx context.Context) error {
 	}
 	cfg := *c.cfg
 	cfg.tracker = &c.epoch
-	l, err := newListener(ctx, c.gw.Addr(), &cfg)
+	l, err := newListener(ctx, c.gw, &cfg)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"time"
 )
 
@@ -53,6 +52,11 @@ func (c *Client) readLoop() {
 			c.log("natpmp: dropped packet", slog.Any("error", err))
 			continue
 		}
+		// RFC 6886 §3.6: the epoch of every well-formed packet from the
+		// gateway is checked, whether or not it answers the request
+		// outstanding (a late duplicate may be the first to show a
+		// reboot), and before the waiting request sees it.
+		c.noteEpoch(resp)
 		c.deliver(packet{resp: resp})
 	}
 }
@@ -140,11 +144,9 @@ func (c *Client) await(ctx context.Context, t timer, req Request, attempt int) (
 			c.log("natpmp: reply", slog.String("op", p.resp.Op.String()), slog.String("result", p.resp.Result.String()),
 				slog.Uint64("epoch", uint64(p.resp.Epoch)), slog.Int("internal_port", int(p.resp.InternalPort)),
 				slog.Int("external_port", int(p.resp.ExternalPort)), slog.Int("lifetime", int(p.resp.Lifetime)))
-			var ext netip.Addr
 			if p.resp.Op == OpReply|OpExternalAddress && p.resp.Result == ResultSuccess {
-				ext = p.resp.ExternalAddr
+				c.noteAddress(p.resp.Epoch, p.resp.ExternalAddr)
 			}
-			c.note(p.resp.Epoch, ext)
 			if p.resp.Result != ResultSuccess {
 				return p.resp, m, false, &ResultError{Code: p.resp.Result, Op: req.Op, Epoch: p.resp.Epoch}
 			}

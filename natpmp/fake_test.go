@@ -1,7 +1,8 @@
 package natpmp
 
 import (
-	"errors"
+	"bytes"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -70,6 +71,7 @@ func (t *fakeTimer) Stop() bool {
 type fakeConn struct {
 	in        chan fakeRead
 	writes    chan []byte
+	wire      *fakeWire // if set, writes go there instead of to writes
 	closeOnce sync.Once
 	closed    chan struct{}
 }
@@ -98,6 +100,10 @@ func (f *fakeConn) Write(b []byte) (int, error) {
 	case <-f.closed:
 		return 0, net.ErrClosed
 	default:
+	}
+	if f.wire != nil {
+		f.wire.write(f, b)
+		return len(b), nil
 	}
 	f.writes <- append([]byte(nil), b...)
 	return len(b), nil
@@ -134,19 +140,92 @@ func (f *fakeConn) nextWrite(t testing.TB) Request {
 	return Request{}
 }
 
+// fakeWire is the network between the fake sockets of several clients and
+// one gateway. It records every request written, in order, and whether one
+// was written while another was outstanding: the test marks a request as
+// finished (answered or given up) with finish before it lets the client
+// see the end of it. A retransmission (the same bytes from the same socket)
+// is not a new request.
+type fakeWire struct {
+	sent chan wirePacket
+
+	mu       sync.Mutex
+	out      *wirePacket // the request outstanding, if any
+	requests int         // requests written, not counting retransmissions
+	overlaps []string
+}
+
+type wirePacket struct {
+	conn  *fakeConn
+	raw   []byte
+	retry bool // a retransmission of the request outstanding
+}
+
+func newFakeWire() *fakeWire { return &fakeWire{sent: make(chan wirePacket, 1000)} }
+
+// conn returns a fake socket on the wire.
+func (w *fakeWire) conn() *fakeConn {
+	f := newFakeConn()
+	f.wire = w
+	return f
+}
+
+func (w *fakeWire) write(from *fakeConn, b []byte) {
+	p := wirePacket{conn: from, raw: append([]byte(nil), b...)}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.out != nil {
+		p.retry = w.out.conn == from && bytes.Equal(w.out.raw, b)
+		if !p.retry {
+			w.overlaps = append(w.overlaps, fmt.Sprintf("request % x written while % x was outstanding", b, w.out.raw))
+		}
+	}
+	if !p.retry {
+		w.requests++
+	}
+	w.out = &p
+	w.sent <- p
+}
+
+// finish marks the outstanding request as answered or given up.
+func (w *fakeWire) finish() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.out = nil
+}
+
+// stats returns the number of requests written and the overlaps seen.
+func (w *fakeWire) stats() (requests int, overlaps []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.requests, append([]string(nil), w.overlaps...)
+}
+
+// next returns the next packet written, failing after 5 s.
+func (w *fakeWire) next(t testing.TB) (Request, wirePacket) {
+	t.Helper()
+	select {
+	case p := <-w.sent:
+		req, err := ParseRequest(p.raw)
+		if err != nil {
+			t.Fatalf("client sent an invalid request % x: %v", p.raw, err)
+		}
+		return req, p
+	case <-time.After(5 * time.Second):
+		t.Fatal("no request written")
+	}
+	return Request{}, wirePacket{}
+}
+
 // fakeGateway is a NAT-PMP server on 127.0.0.1 for tests.
 type fakeGateway struct {
 	conn *net.UDPConn
 	addr netip.AddrPort
 	// handle answers a request with packets to send back (nil: no answer).
 	handle func(req Request, raw []byte) [][]byte
-	// hold, if set, delays each reply while watching for another request
-	// arriving before it was answered (counted in overlaps).
-	hold time.Duration
 
 	mu       sync.Mutex
 	requests []Request
-	overlaps int
 	wg       sync.WaitGroup
 }
 
@@ -169,11 +248,6 @@ func (g *fakeGateway) start() {
 	go g.serve()
 }
 
-type datagram struct {
-	b    []byte
-	from netip.AddrPort
-}
-
 func (g *fakeGateway) serve() {
 	defer g.wg.Done()
 	buf := make([]byte, 1500)
@@ -182,35 +256,15 @@ func (g *fakeGateway) serve() {
 		if err != nil {
 			return
 		}
-		queue := []datagram{{append([]byte(nil), buf[:n]...), from}}
-		if g.hold > 0 {
-			g.conn.SetReadDeadline(time.Now().Add(g.hold))
-			for {
-				n, from, err := g.conn.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					var ne net.Error
-					if errors.As(err, &ne) && ne.Timeout() {
-						break
-					}
-					return
-				}
-				g.mu.Lock()
-				g.overlaps++
-				g.mu.Unlock()
-				queue = append(queue, datagram{append([]byte(nil), buf[:n]...), from})
-			}
-			g.conn.SetReadDeadline(time.Time{})
+		raw := buf[:n]
+		req, err := ParseRequest(raw)
+		if err == nil {
+			g.mu.Lock()
+			g.requests = append(g.requests, req)
+			g.mu.Unlock()
 		}
-		for _, d := range queue {
-			req, err := ParseRequest(d.b)
-			if err == nil {
-				g.mu.Lock()
-				g.requests = append(g.requests, req)
-				g.mu.Unlock()
-			}
-			for _, out := range g.handle(req, d.b) {
-				g.conn.WriteToUDPAddrPort(out, d.from)
-			}
+		for _, out := range g.handle(req, raw) {
+			g.conn.WriteToUDPAddrPort(out, from)
 		}
 	}
 }

@@ -40,6 +40,7 @@ type config struct {
 	tracker        *EpochTracker
 	clock          clock
 	conn           packetConn // test hook: replaces the client's socket
+	gatewayPort    uint16     // source port of announcements (0: Port)
 }
 
 func newConfig(opts []Option) (*config, error) {
@@ -138,6 +139,21 @@ func WithEpochTracker(t *EpochTracker) Option {
 func withClock(k clock) Option {
 	return func(c *config) error {
 		c.clock = k
+		return nil
+	}
+}
+
+// WithGatewayPort makes a [Listener] accept announcements from port p of
+// the gateway instead of [Port] (5351), where RFC 6886 §3.2.1 has gateways
+// send them from: for a test gateway on another port, such as one of
+// package portmaptest. A [Client]'s own listener takes the port of the
+// client's gateway.
+func WithGatewayPort(p uint16) Option {
+	return func(c *config) error {
+		if p == 0 {
+			return fmt.Errorf("natpmp: gateway port 0")
+		}
+		c.gatewayPort = p
 		return nil
 	}
 }

@@ -168,12 +168,15 @@ func TestNATPMPRebootSeenByClient(t *testing.T) {
 
 func TestNATPMPAnnouncements(t *testing.T) {
 	conn := listenUDP(t)
-	l, err := natpmp.ListenAnnouncements(testCtx(t), loopback4, natpmp.WithAnnounceConn(conn))
+	gw := NewGateway(t, WithAnnounceAddrs(udpAddr(conn)))
+	// The start-up announcement waits in conn; the gateway sends from its
+	// NAT-PMP port, which is not 5351.
+	l, err := natpmp.ListenAnnouncements(testCtx(t), loopback4, natpmp.WithAnnounceConn(conn),
+		natpmp.WithGatewayPort(gw.Addr().Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	gw := NewGateway(t, WithAnnounceAddrs(udpAddr(conn)))
 	next := func() natpmp.Announcement {
 		t.Helper()
 		select {
