@@ -26,14 +26,22 @@ type natpmpBackend struct {
 	external netip.Addr
 }
 
-func probeNATPMP(ctx context.Context, t *target) probeResult {
+// newNATPMPBackend opens a NAT-PMP client of t's gateway.
+func newNATPMPBackend(t *target) (*natpmpBackend, error) {
 	c, err := natpmp.NewClient(netip.AddrPortFrom(t.gateway, t.serverPort(natpmp.Port)),
 		natpmp.WithInitialTimeout(natpmpInitialTimeout), natpmp.WithLocalAddr(t.local), natpmp.WithLogger(t.opts.logger()))
 	if err != nil {
+		return nil, err
+	}
+	return &natpmpBackend{c: c, gw: t.gateway, local: t.local, testGW: t.port != 0}, nil
+}
+
+func probeNATPMP(ctx context.Context, t *target) probeResult {
+	b, err := newNATPMPBackend(t)
+	if err != nil {
 		return probeResult{info: ProbeResult{Err: err}}
 	}
-	b := &natpmpBackend{c: c, gw: t.gateway, local: t.local, testGW: t.port != 0}
-	ext, err := c.ExternalAddress(ctx)
+	ext, err := b.c.ExternalAddress(ctx)
 	if err != nil {
 		return probeResult{b: b, info: ProbeResult{Err: err}}
 	}

@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync/atomic"
@@ -15,7 +16,8 @@ import (
 // lost packet should cost a quarter second, not three.
 const pcpFirstTimeout = 250 * time.Millisecond
 
-// pcpBackend maps with PCP.
+// pcpBackend maps with PCP, or with NAT-PMP once the gateway has
+// refused PCP as a NAT-PMP-only router does (see pcpFallback).
 type pcpBackend struct {
 	c      *pcp.Client
 	gw     netip.Addr
@@ -23,10 +25,13 @@ type pcpBackend struct {
 	testGW bool // a test gateway on its own port: no multicast
 
 	onEvent atomic.Pointer[func(pcp.Event)] // set while a keeper watches
+
+	fallback pcpFallback
 }
 
 func probePCP(ctx context.Context, t *target) probeResult {
 	b := &pcpBackend{gw: t.gateway, local: t.local, testGW: t.port != 0}
+	b.fallback.init(func() (*natpmpBackend, error) { return newNATPMPBackend(t) }, t.opts.logger())
 	c, err := pcp.NewClient(netip.AddrPortFrom(t.gateway, t.serverPort(pcp.ServerPort)),
 		pcp.WithFirstTimeout(pcpFirstTimeout), pcp.WithLocalAddr(t.local), pcp.WithLogger(t.opts.logger()),
 		pcp.WithEventHandler(b.dispatch))
@@ -43,11 +48,22 @@ func probePCP(ctx context.Context, t *target) probeResult {
 	return probeResult{b: b, info: ProbeResult{Version: "PCP v2"}}
 }
 
-func (b *pcpBackend) protocol() Protocol { return PCP }
-func (b *pcpBackend) close() error       { return b.c.Close() }
+// protocol is PCP, or NATPMP once the backend has switched.
+func (b *pcpBackend) protocol() Protocol {
+	if b.fallback.natpmp() != nil {
+		return NATPMP
+	}
+	return PCP
+}
+
+func (b *pcpBackend) close() error {
+	return errors.Join(b.c.Close(), b.fallback.close())
+}
 
 func (b *pcpBackend) externalIP(ctx context.Context) (netip.Addr, error) {
-	return b.c.ExternalAddress(ctx)
+	return withFallback(&b.fallback,
+		func() (netip.Addr, error) { return b.c.ExternalAddress(ctx) },
+		func(nb *natpmpBackend) (netip.Addr, error) { return nb.externalIP(ctx) })
 }
 
 func pcpProto(t Transport) pcp.Protocol {
@@ -58,6 +74,12 @@ func pcpProto(t Transport) pcp.Protocol {
 }
 
 func (b *pcpBackend) add(ctx context.Context, req Request) (Mapping, error) {
+	return withFallback(&b.fallback,
+		func() (Mapping, error) { return b.addPCP(ctx, req) },
+		func(nb *natpmpBackend) (Mapping, error) { return nb.add(ctx, req) })
+}
+
+func (b *pcpBackend) addPCP(ctx context.Context, req Request) (Mapping, error) {
 	r := pcp.MapRequest{
 		Protocol:          pcpProto(req.Transport),
 		InternalPort:      req.InternalPort,
@@ -122,7 +144,15 @@ func (b *pcpBackend) pcpMapping(m Mapping) (*pcp.Mapping, error) {
 	return pm, nil
 }
 
+// refresh renews m; after a switch to NAT-PMP, a mapping made with PCP is
+// renewed with NAT-PMP, asking for its external port.
 func (b *pcpBackend) refresh(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
+	return withFallback(&b.fallback,
+		func() (Mapping, error) { return b.refreshPCP(ctx, m, lifetime) },
+		func(nb *natpmpBackend) (Mapping, error) { return nb.refresh(ctx, m, lifetime) })
+}
+
+func (b *pcpBackend) refreshPCP(ctx context.Context, m Mapping, lifetime time.Duration) (Mapping, error) {
 	pm, err := b.pcpMapping(m)
 	if err != nil {
 		return Mapping{}, err
@@ -134,7 +164,18 @@ func (b *pcpBackend) refresh(ctx context.Context, m Mapping, lifetime time.Durat
 	return b.mapping(m.Transport, nm, m.Description), nil
 }
 
+// remove deletes m; after a switch to NAT-PMP, with NAT-PMP. A mapping
+// made with PCP then stays until its lifetime ends on gateways whose
+// NAT-PMP deletes only NAT-PMP mappings (miniupnpd 2.3.1 looks for its
+// "NAT-PMP" description), since the gateway no longer takes PCP.
 func (b *pcpBackend) remove(ctx context.Context, m Mapping) error {
+	_, err := withFallback(&b.fallback,
+		func() (struct{}, error) { return struct{}{}, b.removePCP(ctx, m) },
+		func(nb *natpmpBackend) (struct{}, error) { return struct{}{}, nb.remove(ctx, m) })
+	return err
+}
+
+func (b *pcpBackend) removePCP(ctx context.Context, m Mapping) error {
 	pm, err := b.pcpMapping(m)
 	if err != nil {
 		return err
@@ -143,7 +184,7 @@ func (b *pcpBackend) remove(ctx context.Context, m Mapping) error {
 }
 
 func (b *pcpBackend) list(context.Context) ([]Mapping, error) {
-	return nil, &NotSupportedError{Protocol: PCP, Operation: "list mappings"}
+	return nil, &NotSupportedError{Protocol: b.protocol(), Operation: "list mappings"}
 }
 
 func (b *pcpBackend) dispatch(ev pcp.Event) {
@@ -153,8 +194,22 @@ func (b *pcpBackend) dispatch(ev pcp.Event) {
 }
 
 // watch listens for the server's ANNOUNCE messages and turns reboots seen
-// in any reply or announcement into signals.
+// in any reply or announcement into signals. After a switch to NAT-PMP it
+// watches with NAT-PMP instead.
 func (b *pcpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
+	if nb := b.fallback.natpmp(); nb == nil {
+		b.watchPCP(ctx, fn)
+	}
+	if nb := b.fallback.natpmp(); nb != nil && ctx.Err() == nil {
+		nb.watch(ctx, fn)
+	}
+}
+
+// watchPCP watches with PCP until ctx ends or the backend switches to
+// NAT-PMP.
+func (b *pcpBackend) watchPCP(ctx context.Context, fn func(gatewaySignal)) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	handler := func(ev pcp.Event) {
 		if ev.Kind == pcp.EventReboot && ev.FromServer {
 			fn(gatewaySignal{reboot: true, bootedAt: ev.Received})
@@ -168,12 +223,16 @@ func (b *pcpBackend) watch(ctx context.Context, fn func(gatewaySignal)) {
 	if !b.testGW {
 		go b.c.ListenAnnouncements(ctx)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-b.fallback.switched:
+	}
 }
 
 // ping sends an ANNOUNCE: the reply's epoch reveals a reboot (reported
-// through watch).
+// through watch). After a switch, NAT-PMP's ping.
 func (b *pcpBackend) ping(ctx context.Context) (gatewaySignal, error) {
-	_, err := b.c.Announce(ctx)
-	return gatewaySignal{}, err
+	return withFallback(&b.fallback,
+		func() (gatewaySignal, error) { _, err := b.c.Announce(ctx); return gatewaySignal{}, err },
+		func(nb *natpmpBackend) (gatewaySignal, error) { return nb.ping(ctx) })
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -492,5 +493,82 @@ func TestPCPIPv6Pinhole(t *testing.T) {
 		t.Logf("miniupnpd bug worked around: %v", err)
 	default:
 		t.Errorf("delete renewed pinhole: %v", err)
+	}
+}
+
+// TestPCPRebootIPv6: an IPv6-only client listening on [ff02::1]:5350 hears
+// the ANNOUNCE miniupnpd multicasts when it starts. miniupnpd 2.3.1 sends
+// it from its link-local address, not from fd77::1, so the client checks
+// with its server, whose answer reveals the restart: a reboot of the
+// server (FromServer, Server [fd77::1]:5351) is reported, as a keeper
+// needs to restore its mappings.
+func TestPCPRebootIPv6(t *testing.T) {
+	tb := testbed.Get(t)
+	var mu sync.Mutex
+	var events []pcp.Event
+	evCh := make(chan struct{}, 16)
+	server := netip.AddrPortFrom(tb.GatewayLAN6, pcp.ServerPort)
+	c := pcpClient(t, tb.GatewayLAN6,
+		pcp.WithAnnounceAddrs(netip.MustParseAddrPort("[ff02::1]:5350")),
+		pcp.WithEventHandler(func(e pcp.Event) {
+			mu.Lock()
+			events = append(events, e)
+			mu.Unlock()
+			select {
+			case evCh <- struct{}{}:
+			default:
+			}
+		}))
+	if _, err := c.Announce(pcpCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	lctx, lcancel := context.WithCancel(t.Context())
+	ldone := make(chan error, 1)
+	go func() { ldone <- c.ListenAnnouncements(lctx) }()
+	defer func() {
+		lcancel()
+		if err := <-ldone; err != nil {
+			t.Errorf("ListenAnnouncements: %v", err)
+		}
+	}()
+
+	tb.RestartGateway(t)
+
+	var announce, reboot *pcp.Event
+	deadline := time.After(5 * time.Second)
+	for announce == nil || reboot == nil {
+		select {
+		case <-evCh:
+		case <-deadline:
+			mu.Lock()
+			got := slices.Clone(events)
+			mu.Unlock()
+			t.Fatalf("after restart: announcement %+v, reboot %+v; events %+v; stats %+v", announce, reboot, got, c.Stats())
+		}
+		mu.Lock()
+		for i := range events {
+			e := &events[i]
+			switch {
+			case e.Kind == pcp.EventAnnounce && e.Server.Addr().Is6():
+				announce = e
+			case e.Kind == pcp.EventReboot && e.FromServer && e.Server == server:
+				reboot = e
+			}
+		}
+		mu.Unlock()
+	}
+	mu.Lock()
+	for _, e := range events {
+		t.Logf("event %s from %v (from server %v) epoch %d", e.Kind, e.Server, e.FromServer, e.Epoch)
+	}
+	mu.Unlock()
+	st := c.Stats()
+	t.Logf("stats %+v", st)
+	if announce.Server.Addr().IsLinkLocalUnicast() {
+		if announce.FromServer || st.ServerChecks == 0 {
+			t.Errorf("link-local announcement %+v: from server %v, %d server checks; want false and a check", announce.Server, announce.FromServer, st.ServerChecks)
+		}
+	} else {
+		t.Logf("miniupnpd announced from %v, not a link-local address", announce.Server)
 	}
 }

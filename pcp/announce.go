@@ -43,7 +43,9 @@ func (c *Client) Announce(ctx context.Context) (*Announcement, error) {
 // by an [EventReboot] when the sender's epoch fails validation. Epochs are
 // tracked per sender address, together with the client's own responses.
 // Messages that are not valid PCP responses (NAT-PMP announcements share
-// the port) are ignored.
+// the port) are ignored. A message from an IPv6 link-local address on the
+// link toward the server makes the client ask its server with an ANNOUNCE
+// whether it restarted (see [Event].FromServer).
 //
 // It returns nil when ctx ends, [ErrClosed] when the client is closed, or
 // an error if no address could be listened on (those that fail while
@@ -159,14 +161,20 @@ func (c *Client) readAnnouncements(conn *net.UDPConn) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		now := c.cfg.clock.Now()
-		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		resp, err := ParseResponse(buf[:n])
-		if err != nil || resp.Version != Version {
-			c.logDebug("pcp: ignored multicast packet", "from", src, "len", n)
-			continue
-		}
-		c.logDebug("pcp: unsolicited response", "server", src, "opcode", resp.Opcode, "result", resp.Result, "epoch", resp.Epoch)
-		c.handle(resp, src, now, true)
+		c.receiveAnnouncement(buf[:n], src, c.cfg.clock.Now())
 	}
+}
+
+// receiveAnnouncement handles a datagram that arrived from src on an
+// announcement socket. src keeps its zone (the interface a link-local
+// sender was heard on).
+func (c *Client) receiveAnnouncement(b []byte, src netip.AddrPort, now time.Time) {
+	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
+	resp, err := ParseResponse(b)
+	if err != nil || resp.Version != Version {
+		c.logDebug("pcp: ignored multicast packet", "from", src, "len", len(b))
+		return
+	}
+	c.logDebug("pcp: unsolicited response", "server", src, "opcode", resp.Opcode, "result", resp.Result, "epoch", resp.Epoch)
+	c.handle(resp, src, now, true)
 }

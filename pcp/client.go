@@ -32,7 +32,9 @@ type Client struct {
 	// lateAnnounces counts answers still expected to retransmitted
 	// ANNOUNCE requests that were already answered.
 	lateAnnounces int
-	stats         Stats
+	// checking: a server check (see checkServer) is under way.
+	checking bool
+	stats    Stats
 
 	events chan Event
 	done   chan struct{}
@@ -50,6 +52,10 @@ type Stats struct {
 	EventsDropped   uint64 // events dropped because the queue was full
 	HeldDown        uint64 // calls refused because of an error hold-down
 	UnsolicitedMaps uint64 // unsolicited MAP/PEER responses
+	// ServerChecks counts the ANNOUNCE requests sent to the server because
+	// an IPv6 link-local neighbour on its link multicast a message (see
+	// [Event].FromServer).
+	ServerChecks uint64
 }
 
 type recentReply struct {

@@ -47,7 +47,10 @@
 // the next request tries PCP first again (RFC 6887 §9). This package does
 // not fall back by itself: to keep the protocol packages independent, the
 // caller (the root package portmap) switches to package natpmp on a
-// VersionError with ServerVersion 0.
+// VersionError with ServerVersion 0, at discovery and on any later call.
+// A reply that cannot name its request (UNSUPP_VERSION of another version,
+// or a header-only error such as MALFORMED_REQUEST, which echoes no nonce)
+// ends every waiting call it may answer.
 //
 // # Codec
 //
@@ -74,7 +77,9 @@
 // FILTER without enforcing it, refuses THIRD_PARTY unless configured to
 // allow it (UNSUPP_OPTION), and multicasts an unsolicited ANNOUNCE on
 // 224.0.0.1:5350 and [ff02::1]:5350 (from its link-local address) when it
-// starts. Under load it can answer later than a 250 ms first timeout; the
+// starts; a client that hears a link-local sender on its server's link asks
+// its server with an ANNOUNCE, so an IPv6-only client notices the restart
+// too (see [Event].FromServer). Under load it can answer later than a 250 ms first timeout; the
 // late answers to retransmissions share the mapping's nonce with the next
 // request, so a successful answer is matched only to a request of the same
 // kind (deletion: lifetime 0; creation or renewal: lifetime > 0).

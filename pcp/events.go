@@ -47,6 +47,14 @@ type Event struct {
 	// link-local address), or another PCP server on the link.
 	Server netip.AddrPort
 	// FromServer reports whether Server's address is the client's server.
+	//
+	// A message multicast from an IPv6 link-local address on the link
+	// toward the server has FromServer false, since PCP cannot say whether
+	// it is the server's (miniupnpd 2.3.1 announces from its link-local
+	// address, other routers on the link may too); the client then asks
+	// its server with an ANNOUNCE at once, and if the server restarted, an
+	// [EventReboot] with FromServer true and Server the client's server
+	// follows. Act on reboots with FromServer true.
 	FromServer bool
 	// Epoch is the server's epoch time in the message.
 	Epoch uint32

@@ -197,3 +197,115 @@ func TestLateAnnounceAnswerNotAnEvent(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestListenAnnouncementsMapping: RFC 6887 §14.2 — a server that changes a
+// mapping (here, its external address) sends an unsolicited MAP response;
+// one arriving on the announcement socket is delivered as an EventMapping
+// naming the mapping by its nonce.
+func TestListenAnnouncementsMapping(t *testing.T) {
+	s := newFakeServer(t, nil)
+	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	annAddr := l.LocalAddr().(*net.UDPAddr).AddrPort()
+	l.Close() // a free port for the listener
+	events := make(chan Event, 10)
+	c, _ := newTestClient(t, s, WithAnnounceAddrs(annAddr), WithEventHandler(func(e Event) { events <- e }))
+	m, err := c.Map(ctxT(t), MapRequest{Protocol: TCP, InternalPort: 4000, Lifetime: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.ListenAnnouncements(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ListenAnnouncements: %v", err)
+		}
+	}()
+
+	moved := netip.MustParseAddr("203.0.113.77")
+	upd := s.okResponse(&Request{Opcode: OpMap, Lifetime: 60, Data: MapData{Nonce: m.Nonce, Protocol: TCP, InternalPort: 4000, ExternalAddr: netip.IPv4Unspecified()}})
+	upd.Data.ExternalAddr = moved
+	b := s.marshal(upd)
+	// Send until the listener is up (it starts asynchronously).
+	deadline := time.After(5 * time.Second)
+	for {
+		s.sendTo(t, annAddr, b)
+		select {
+		case e := <-events:
+			if e.Kind != EventMapping || !e.FromServer || e.Response == nil {
+				t.Fatalf("event %+v, want a mapping update from the server", e)
+			}
+			if e.Response.Data.Nonce != m.Nonce || e.Response.external() != netip.AddrPortFrom(moved, 4000) {
+				t.Errorf("update %+v, want nonce %x moved to %v", e.Response.Data, m.Nonce, moved)
+			}
+			if st := c.Stats(); st.UnsolicitedMaps == 0 {
+				t.Errorf("stats %+v: unsolicited MAP not counted", st)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no mapping event; stats %+v", c.Stats())
+		}
+	}
+}
+
+// TestLinkLocalAnnouncementChecksServer: miniupnpd 2.3.1 multicasts its
+// ANNOUNCE to [ff02::1]:5350 from its link-local address, not from the
+// address the client talks to. Such a message, heard on the interface
+// toward the server, makes the client ask its server; the server's answer
+// reveals the restart as an EventReboot from the server itself. Link-local
+// senders on other interfaces, and other addresses, cause no check.
+func TestLinkLocalAnnouncementChecksServer(t *testing.T) {
+	s := newFakeServer6(t, nil)
+	events := make(chan Event, 10)
+	c, clk := newTestClient(t, s, WithEventHandler(func(e Event) { events <- e }))
+	ifi, err := c.multicastInterface()
+	if err != nil || ifi == nil {
+		t.Skipf("no interface holds %v: %v", c.LocalAddr(), err)
+	}
+	if _, err := c.Announce(ctxT(t)); err != nil { // epoch 1000 seen
+		t.Fatal(err)
+	}
+	clk.Advance(60 * time.Second)
+	s.setEpoch(3) // the server restarted
+	ann := s.marshal(&Response{Opcode: OpAnnounce, Epoch: 3})
+
+	next := func() Event {
+		t.Helper()
+		select {
+		case e := <-events:
+			return e
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no event; stats %+v", c.Stats())
+			return Event{}
+		}
+	}
+	// Not the server's link, or not link-local: an announcement of some
+	// other server, and no check.
+	for _, src := range []string{"[fe80::2%nosuchif0]:5351", "[fd00::9]:5351"} {
+		c.receiveAnnouncement(ann, netip.MustParseAddrPort(src), clk.Now())
+		if e := next(); e.Kind != EventAnnounce || e.FromServer {
+			t.Errorf("from %s: event %+v, want an announcement not from the server", src, e)
+		}
+	}
+	if st := c.Stats(); st.ServerChecks != 0 || st.Reboots != 0 {
+		t.Fatalf("stats %+v, want no server check", st)
+	}
+
+	ll := netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(ifi.Name), 5351)
+	c.receiveAnnouncement(ann, ll, clk.Now())
+	if e := next(); e.Kind != EventAnnounce || e.FromServer || e.Server.Addr().WithZone("") != ll.Addr().WithZone("") {
+		t.Errorf("event %+v, want the link-local announcement itself", e)
+	}
+	e := next()
+	if e.Kind != EventReboot || !e.FromServer || e.Server != s.addr || e.Epoch != 3 {
+		t.Errorf("event %+v, want a reboot of the server %v", e, s.addr)
+	}
+	if st := c.Stats(); st.ServerChecks != 1 || st.Reboots != 1 {
+		t.Errorf("stats %+v, want one check revealing one reboot", st)
+	}
+}

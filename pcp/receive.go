@@ -33,21 +33,28 @@ func (c *Client) readLoop() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		now := c.cfg.clock.Now()
-		src = netip.AddrPortFrom(src.Addr().Unmap().WithZone(""), src.Port())
-		// RFC 6887 §8.3: only responses from the server's address and port.
-		if src != netip.AddrPortFrom(c.server.Addr().WithZone(""), c.server.Port()) {
-			c.drop("wrong source", src)
-			continue
-		}
-		resp, err := ParseResponse(buf[:n])
-		if err != nil {
-			c.drop(err.Error(), src)
-			continue
-		}
-		c.logDebug("pcp: response", "server", src, "opcode", resp.Opcode, "result", resp.Result, "lifetime", resp.Lifetime, "epoch", resp.Epoch)
-		c.handle(resp, src, now, false)
+		c.receive(buf[:n], src, c.cfg.clock.Now())
 	}
+}
+
+// receive validates a datagram that arrived from src on the client's own
+// socket and handles it. The socket is connected to the server, so the
+// system already filters other sources on most platforms; the check here
+// is what RFC 6887 §8.3 requires whatever the platform does.
+func (c *Client) receive(b []byte, src netip.AddrPort, now time.Time) {
+	src = netip.AddrPortFrom(src.Addr().Unmap().WithZone(""), src.Port())
+	// RFC 6887 §8.3: only responses from the server's address and port.
+	if src != netip.AddrPortFrom(c.server.Addr().WithZone(""), c.server.Port()) {
+		c.drop("wrong source", src)
+		return
+	}
+	resp, err := ParseResponse(b)
+	if err != nil {
+		c.drop(err.Error(), src)
+		return
+	}
+	c.logDebug("pcp: response", "server", src, "opcode", resp.Opcode, "result", resp.Result, "lifetime", resp.Lifetime, "epoch", resp.Epoch)
+	c.handle(resp, src, now, false)
 }
 
 // drop counts (and logs) a packet that is not a valid response.
@@ -109,7 +116,7 @@ func (c *Client) handle(resp *Response, src netip.AddrPort, now time.Time, multi
 	}
 	matched := false
 	if !multicast {
-		if cl := c.match(resp); cl != nil {
+		for _, cl := range c.match(resp) {
 			matched = true
 			cl.answered = true
 			cl.ch <- reply{resp: resp, rebooted: rebooted, at: now} // never blocks: first and only send
@@ -118,9 +125,9 @@ func (c *Client) handle(resp *Response, src netip.AddrPort, now time.Time, multi
 				// come; they are not unsolicited announcements.
 				c.lateAnnounces = min(c.lateAnnounces+cl.sent-1, 64)
 			}
-			if resp.Opcode == OpMap || resp.Opcode == OpPeer {
-				c.remember(resp)
-			}
+		}
+		if matched && (resp.Opcode == OpMap || resp.Opcode == OpPeer) {
+			c.remember(resp)
 		}
 	}
 	if !matched && resp.Version == Version {
@@ -146,34 +153,40 @@ func (c *Client) handle(resp *Response, src netip.AddrPort, now time.Time, multi
 	for _, ev := range evs {
 		c.emit(ev)
 	}
+	if multicast && !fromServer && c.onServerLink(src.Addr()) {
+		c.checkServer(src)
+	}
 }
 
-// match returns the unanswered call resp answers, or nil. c.mu is held.
-func (c *Client) match(resp *Response) *call {
-	var fallback *call
+// match returns the unanswered calls resp answers: one, or none. A reply
+// that cannot name its request answers every call it may belong to: a
+// header-only error response (the server could not parse the request, so
+// it echoed no nonce, e.g. MALFORMED_REQUEST) every call of its opcode,
+// and an UNSUPP_VERSION reply of another version (a NAT-PMP server's, or
+// the PCP draft's) every call, since the server speaks no version 2 at
+// all. Such errors concern the server rather than one request; handing
+// them to one call picked at random would fail it and leave the others
+// retransmitting into the same error. c.mu is held.
+func (c *Client) match(resp *Response) []*call {
+	var all []*call
 	for cl := range c.calls {
 		if cl.answered {
 			continue
 		}
 		q := cl.req
 		if resp.Version != Version {
-			// UNSUPP_VERSION from a server of another version (or NAT-PMP):
-			// its layout says nothing about which request it answers.
-			if resp.Opcode == q.Opcode {
-				return cl
-			}
-			fallback = cl
+			all = append(all, cl)
 			continue
 		}
 		if resp.Opcode != q.Opcode {
 			continue
 		}
 		if resp.Opcode == OpAnnounce {
-			return cl
+			return []*call{cl}
 		}
 		if !resp.HasData {
-			// Header-only error response: cannot be told apart further.
-			return cl
+			all = append(all, cl)
+			continue
 		}
 		d, r := resp.Data, q.Data
 		if d.Nonce != r.Nonce || d.Protocol != r.Protocol || d.InternalPort != r.InternalPort {
@@ -191,9 +204,9 @@ func (c *Client) match(resp *Response) *call {
 		if resp.Result == Success && (resp.Lifetime == 0) != (q.Lifetime == 0) {
 			continue
 		}
-		return cl
+		return []*call{cl}
 	}
-	return fallback
+	return all
 }
 
 // remember records an answered MAP/PEER response, so that a late copy

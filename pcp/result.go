@@ -13,18 +13,30 @@ type ResultCode uint8
 
 // Result codes defined by RFC 6887 §7.4.
 const (
-	Success               ResultCode = 0  // SUCCESS
-	UnsuppVersion         ResultCode = 1  // UNSUPP_VERSION: the server does not speak this version (long lifetime)
-	NotAuthorized         ResultCode = 2  // NOT_AUTHORIZED: refused by policy (long lifetime)
-	MalformedRequest      ResultCode = 3  // MALFORMED_REQUEST (long lifetime)
-	UnsuppOpcode          ResultCode = 4  // UNSUPP_OPCODE (long lifetime)
-	UnsuppOption          ResultCode = 5  // UNSUPP_OPTION: a mandatory option is not supported (long lifetime)
-	MalformedOption       ResultCode = 6  // MALFORMED_OPTION (long lifetime)
-	NetworkFailure        ResultCode = 7  // NETWORK_FAILURE, e.g. no external address yet (short lifetime)
-	NoResources           ResultCode = 8  // NO_RESOURCES: cannot create more mappings now (short lifetime)
-	UnsuppProtocol        ResultCode = 9  // UNSUPP_PROTOCOL (long lifetime)
-	UserExQuota           ResultCode = 10 // USER_EX_QUOTA: this user's port quota is used up (short lifetime)
-	CannotProvideExternal ResultCode = 11 // CANNOT_PROVIDE_EXTERNAL: the suggested address/port cannot be given
+	Success          ResultCode = 0  // SUCCESS
+	UnsuppVersion    ResultCode = 1  // UNSUPP_VERSION: the server does not speak this version (long lifetime)
+	NotAuthorized    ResultCode = 2  // NOT_AUTHORIZED: refused by policy (long lifetime)
+	MalformedRequest ResultCode = 3  // MALFORMED_REQUEST (long lifetime)
+	UnsuppOpcode     ResultCode = 4  // UNSUPP_OPCODE (long lifetime)
+	UnsuppOption     ResultCode = 5  // UNSUPP_OPTION: a mandatory option is not supported (long lifetime)
+	MalformedOption  ResultCode = 6  // MALFORMED_OPTION (long lifetime)
+	NetworkFailure   ResultCode = 7  // NETWORK_FAILURE, e.g. no external address yet (short lifetime)
+	NoResources      ResultCode = 8  // NO_RESOURCES: cannot create more mappings now (short lifetime)
+	UnsuppProtocol   ResultCode = 9  // UNSUPP_PROTOCOL (long lifetime)
+	UserExQuota      ResultCode = 10 // USER_EX_QUOTA: this user's port quota is used up (short lifetime)
+	// CANNOT_PROVIDE_EXTERNAL: the suggested address/port cannot be given
+	// (only to MAP with PREFER_FAILURE, and PEER). RFC 6887 §7.4 makes it
+	// neither a short- nor a long-lifetime error: "the error lifetime
+	// depends on the reason for the failure". It is held down like a
+	// long-lifetime error, for the lifetime the server sends up to
+	// MaxErrorHoldDown rather than ShortErrorHoldDown, because only the
+	// server knows the reason: a port held by another host's mapping
+	// stays taken for that mapping's lifetime, and a server that expects
+	// the cause to clear soon says so with a short lifetime (0 gives no
+	// hold-down at all). Cutting it to 30 s would only repeat a request
+	// the server has said is useless for longer. The hold-down covers the
+	// same request only: asking for another external port is not held.
+	CannotProvideExternal ResultCode = 11
 	AddressMismatch       ResultCode = 12 // ADDRESS_MISMATCH: the client address field differs from the packet source (long lifetime)
 	ExcessiveRemotePeers  ResultCode = 13 // EXCESSIVE_REMOTE_PEERS: too many FILTERs (long lifetime)
 )

@@ -49,6 +49,10 @@ func TestHoldDownFor(t *testing.T) {
 		{NotAuthorized, 1800, 30 * time.Minute},
 		{AddressMismatch, 600, 10 * time.Minute},
 		{UnsuppProtocol, 1 << 31, 30 * time.Minute},
+		// Lifetime "depends on the reason" (§7.4): the server's, long cap.
+		{CannotProvideExternal, 600, 10 * time.Minute},
+		{CannotProvideExternal, 5, 5 * time.Second},
+		{CannotProvideExternal, 7200, 30 * time.Minute},
 	}
 	for _, tt := range tests {
 		if got := holdDownFor(tt.c, tt.lifetime); got != tt.want {

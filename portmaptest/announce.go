@@ -67,7 +67,7 @@ func (g *Gateway) announcementsLocked(boot bool, now time.Time) []outPacket {
 			}
 		}
 	}
-	if !g.cfg.serves(PCP) {
+	if !g.servesPCPLocked() {
 		return out
 	}
 	if boot {

@@ -17,6 +17,8 @@ type faults struct {
 	dropNext int
 	dropRate float64
 	delay    time.Duration
+	// noPCP: PCP is answered as by a NAT-PMP-only router (RefusePCP).
+	noPCP bool
 }
 
 // FailNext makes the next request for action be answered with code
@@ -47,15 +49,34 @@ func (g *Gateway) FailAlways(action string, code int) {
 }
 
 // ClearFailures removes every failure set by FailNext and FailAlways, and
-// the drop knobs.
+// the drop knobs and RefusePCP.
 func (g *Gateway) ClearFailures() {
 	g.mu.Lock()
 	clear(g.faults.next)
 	clear(g.faults.always)
 	g.faults.dropNext = 0
 	g.faults.dropRate = 0
+	g.faults.noPCP = false
 	g.mu.Unlock()
 }
+
+// RefusePCP(true) makes a running gateway answer every PCP request the way
+// a NAT-PMP-only router does (the 8-byte NAT-PMP "unsupported version"
+// reply, which PCP clients read as UNSUPP_VERSION with version 0, RFC 6887
+// §9) and stop sending PCP announcements, as if a firmware update had
+// turned PCP off: the run-time counterpart of leaving PCP out of
+// Config.Protocols, for testing clients that must fall back mid-session.
+// NAT-PMP and UPnP keep working, with the same mapping table.
+// RefusePCP(false) (or ClearFailures) brings PCP back.
+func (g *Gateway) RefusePCP(on bool) {
+	g.mu.Lock()
+	g.faults.noPCP = on
+	g.mu.Unlock()
+}
+
+// servesPCPLocked reports whether PCP is served now (Config.Protocols and
+// RefusePCP). g.mu is held.
+func (g *Gateway) servesPCPLocked() bool { return g.cfg.serves(PCP) && !g.faults.noPCP }
 
 // DropNext makes the gateway ignore the next n UDP requests (NAT-PMP, PCP
 // and SSDP alike), as if they were lost on the way.

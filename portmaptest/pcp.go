@@ -40,7 +40,10 @@ func (g *Gateway) handlePCP(b []byte, from netip.AddrPort) {
 		return
 	}
 	op := pcp.Opcode(b[1] & 0x7f)
-	if !g.cfg.serves(PCP) {
+	g.mu.Lock()
+	servesPCP := g.servesPCPLocked()
+	g.mu.Unlock()
+	if !servesPCP {
 		if !g.cfg.serves(NATPMP) {
 			return
 		}

@@ -153,6 +153,30 @@ func TestPCPFailNext(t *testing.T) {
 	}
 }
 
+// TestPCPRefuse: RefusePCP turns PCP off at run time; requests then get
+// the NAT-PMP-only router's reply (UNSUPP_VERSION, version 0), and turning
+// it back on restores PCP.
+func TestPCPRefuse(t *testing.T) {
+	gw := NewGateway(t)
+	c := pcpClient(t, gw)
+	if _, err := c.Announce(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	gw.RefusePCP(true)
+	_, err := c.Map(testCtx(t), pcp.MapRequest{Protocol: pcp.TCP, InternalPort: 9650, Lifetime: time.Hour})
+	var ve *pcp.VersionError
+	if !errors.As(err, &ve) || ve.ServerVersion != 0 || !ve.NATPMP {
+		t.Fatalf("with PCP refused: %v, want UNSUPP_VERSION from a NAT-PMP server", err)
+	}
+	if len(gw.Mappings()) != 0 {
+		t.Errorf("refused request mapped: %+v", gw.Mappings())
+	}
+	gw.RefusePCP(false)
+	if _, err := c.Map(testCtx(t), pcp.MapRequest{Protocol: pcp.TCP, InternalPort: 9650, Lifetime: time.Hour}); err != nil {
+		t.Fatalf("after RefusePCP(false): %v", err)
+	}
+}
+
 func TestPCPAnnounceAndReboot(t *testing.T) {
 	gw := NewGateway(t)
 	c := pcpClient(t, gw)
