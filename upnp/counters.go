@@ -18,7 +18,8 @@ type CommonInterfaceConfig struct {
 }
 
 // NewCommonInterfaceConfig returns a client for svc. hc nil means a default
-// client (see NewHTTPClient).
+// client (see NewHTTPClient); a caller's hc is used as NewWANConnection
+// describes (no redirects, bounded response headers).
 func NewCommonInterfaceConfig(svc Service, hc *http.Client) *CommonInterfaceConfig {
 	return &CommonInterfaceConfig{Service: svc, soap: newSOAPClient(svc, hc)}
 }

@@ -18,9 +18,10 @@ var cacheValidateTimeout = 1500 * time.Millisecond
 // gateway.
 var errCacheMiss = errors.New("upnp: no cache entry")
 
-// fromCache returns the cached IGD for c.Gateway after validating it with
-// GetExternalIPAddress. A failing entry is deleted so that the next run
-// does not try it again: after a reboot miniupnpd and many vendor
+// fromCache returns the cached IGD for c.Gateway after checking it like a
+// search's result (see igdFromEntry) and validating it with
+// GetExternalIPAddress. A refused or failing entry is deleted so that the
+// next run does not try it again: after a reboot miniupnpd and many vendor
 // firmwares (e.g. TP-Link Archer, Netgear Nighthawk) listen on a new
 // random HTTP port, so the old control URL is dead for good.
 func (c *discoverConfig) fromCache(ctx context.Context) (*IGD, error) {
@@ -28,7 +29,7 @@ func (c *discoverConfig) fromCache(ctx context.Context) (*IGD, error) {
 	if !ok {
 		return nil, errCacheMiss
 	}
-	igd, err := c.igdFromEntry(e)
+	igd, err := c.igdFromEntry(c.Gateway, e)
 	if err == nil {
 		igd.ExternalIP, err = validateIGD(ctx, igd)
 	}
@@ -93,17 +94,22 @@ func entryFromIGD(igd *IGD) CacheEntry {
 	return e
 }
 
-// igdFromEntry rebuilds an IGD from a cache entry, applying the same URL
-// checks as a search: the cache file is only as trustworthy as whatever
-// wrote it.
-func (c *discoverConfig) igdFromEntry(e CacheEntry) (*IGD, error) {
+// igdFromEntry rebuilds an IGD from the entry stored under key (the
+// gateway the caller asked for), applying the same URL checks as a search
+// that got a reply from key: the cache file is only as trustworthy as
+// whatever wrote it. The entry's own Gateway field is not an origin to
+// check against (an edited file could name any host there and point every
+// URL at it); it must be key, else the entry is refused.
+func (c *discoverConfig) igdFromEntry(key netip.Addr, e CacheEntry) (*IGD, error) {
+	// Zones are compared like urlPolicy.check does: a link-local
+	// gateway's zone is a property of this host, not of the entry.
+	if !e.Gateway.IsValid() || e.Gateway.Unmap().WithZone("") != key.Unmap().WithZone("") {
+		return nil, fmt.Errorf("%w: cache entry for gateway %s names gateway %s", ErrUnsafeURL, key, e.Gateway)
+	}
+	gw := key
 	loc, err := url.Parse(e.Location)
 	if err != nil {
 		return nil, fmt.Errorf("upnp: cache entry: %w", err)
-	}
-	gw := e.Gateway
-	if !gw.IsValid() {
-		gw = c.Gateway
 	}
 	descHost, err := c.policy.check(loc, gw)
 	if err != nil {

@@ -2,7 +2,9 @@ package upnp
 
 import (
 	"context"
+	"net"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"testing"
 	"time"
@@ -154,36 +156,115 @@ func TestDiscoverCacheValidation(t *testing.T) {
 
 func TestDiscoverCacheRefusesUnsafeEntry(t *testing.T) {
 	// A cache file edited to point elsewhere is refused before any
-	// request (the guard client fails the test if one is dialled).
-	tests := map[string]func(e *CacheEntry){
-		"location off the LAN": func(e *CacheEntry) { e.Location = "http://203.0.113.5/rootDesc.xml" },
-		"control off the LAN":  func(e *CacheEntry) { e.Services[e.WAN].ControlURL = "http://203.0.113.5/ctl" },
-		"WAN index wrong":      func(e *CacheEntry) { e.WAN = 99 },
-		"WAN not a WAN":        func(e *CacheEntry) { e.WAN = e.CommonInterface },
+	// request (the guard client fails the test if a non-loopback address
+	// is dialled; other, a second fake IGD on another loopback address,
+	// counts what reaches it), dropped, and replaced by a search's result.
+	const offLAN = "203.0.113.5"
+	tests := []struct {
+		name     string
+		allowLAN bool
+		other    bool // the case needs the second fake IGD
+		edit     func(e *CacheEntry, other netip.AddrPort)
+	}{
+		{name: "location off the LAN", edit: func(e *CacheEntry, _ netip.AddrPort) {
+			e.Location = "http://" + offLAN + "/rootDesc.xml"
+		}},
+		{name: "control off the LAN", edit: func(e *CacheEntry, _ netip.AddrPort) {
+			e.Services[e.WAN].ControlURL = "http://" + offLAN + "/ctl"
+		}},
+		{name: "WAN index wrong", edit: func(e *CacheEntry, _ netip.AddrPort) { e.WAN = 99 }},
+		{name: "WAN not a WAN", edit: func(e *CacheEntry, _ netip.AddrPort) { e.WAN = e.CommonInterface }},
+		// The entry's Gateway field is not what URLs are checked against:
+		// an edit that moves it along with every URL is still refused.
+		{name: "gateway not the key, all off the LAN", edit: func(e *CacheEntry, _ netip.AddrPort) {
+			moveEntry(e, netip.AddrPortFrom(netip.MustParseAddr(offLAN), 80))
+		}},
+		{name: "gateway not the key, all on another host", other: true, edit: moveEntry},
+		{name: "gateway not the key, all on another LAN host, AllowLANLocations", allowLAN: true, other: true, edit: moveEntry},
+		{name: "control on another host", other: true, edit: func(e *CacheEntry, other netip.AddrPort) {
+			e.Services[e.WAN].ControlURL = "http://" + other.String() + "/ctl/IPConn"
+		}},
 	}
-	for name, edit := range tests {
-		t.Run(name, func(t *testing.T) {
-			discNoLeak(t)
-			igdSrv := newDiscIGD(t, discFixture(t, miniupnpdDesc), miniupnpdWAN())
-			gw := newDiscResponder(t, igdSrv.URL()).start()
-			o := discOptions(t, gw, nil)
-			o.Cache = NewMemoryCache()
-			if _, err := Discover(context.Background(), o); err != nil {
-				t.Fatal(err)
-			}
-			e, _ := o.Cache.Get(o.Gateway)
-			edit(&e)
-			o.Cache.Put(o.Gateway, e)
-			calls := igdSrv.soapCalls()
-			igd, err := Discover(context.Background(), o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if igd.FromCache || igdSrv.soapCalls() != calls {
-				t.Errorf("unsafe entry used (FromCache %v)", igd.FromCache)
-			}
-		})
+	caches := map[string]func(t *testing.T) Cache{
+		"memory": func(*testing.T) Cache { return NewMemoryCache() },
+		"file":   func(t *testing.T) Cache { return NewFileCache(filepath.Join(t.TempDir(), "upnp.json")) },
 	}
+	for _, tt := range tests {
+		for cname, mk := range caches {
+			t.Run(tt.name+"/"+cname, func(t *testing.T) {
+				discNoLeak(t)
+				var other *discIGD
+				var otherAP netip.AddrPort
+				if tt.other {
+					other = newDiscIGDOtherHost(t)
+					otherAP = netip.MustParseAddrPort(other.srv.Listener.Addr().String())
+				}
+				igdSrv := newDiscIGD(t, discFixture(t, miniupnpdDesc), miniupnpdWAN())
+				gw := newDiscResponder(t, igdSrv.URL()).start()
+				o := discOptions(t, gw, nil)
+				o.AllowLANLocations = tt.allowLAN
+				o.Cache = mk(t)
+				if _, err := Discover(context.Background(), o); err != nil {
+					t.Fatal(err)
+				}
+				e, _ := o.Cache.Get(o.Gateway)
+				tt.edit(&e, otherAP)
+				if err := o.Cache.Put(o.Gateway, e); err != nil {
+					t.Fatal(err)
+				}
+				calls := igdSrv.soapCalls()
+				igd, err := Discover(context.Background(), o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if igd.FromCache || igdSrv.soapCalls() != calls {
+					t.Errorf("unsafe entry used (FromCache %v)", igd.FromCache)
+				}
+				if other != nil && (other.soapCalls() != 0 || other.count("/rootDesc.xml") != 0) {
+					t.Errorf("the other host got %d SOAP calls", other.soapCalls())
+				}
+				if igd.Gateway != o.Gateway {
+					t.Errorf("IGD gateway %s, want %s", igd.Gateway, o.Gateway)
+				}
+				if e, ok := o.Cache.Get(o.Gateway); !ok || e.Gateway != o.Gateway || e.Location != igdSrv.URL() {
+					t.Errorf("entry not replaced by the search's: gateway %s location %s (%v)", e.Gateway, e.Location, ok)
+				}
+			})
+		}
+	}
+}
+
+// moveEntry points e's gateway, description and service URLs at to, as an
+// edit of the cache file would.
+func moveEntry(e *CacheEntry, to netip.AddrPort) {
+	move := func(s string) string {
+		u, err := url.Parse(s)
+		if s == "" || err != nil {
+			return s
+		}
+		u.Host = to.String()
+		return u.String()
+	}
+	e.Gateway = to.Addr()
+	e.Location = move(e.Location)
+	for i := range e.Services {
+		s := &e.Services[i]
+		s.ControlURL, s.EventSubURL, s.SCPDURL = move(s.ControlURL), move(s.EventSubURL), move(s.SCPDURL)
+	}
+}
+
+// newDiscIGDOtherHost starts a fake IGD on a loopback address other than
+// 127.0.0.1 (where the tests' gateway is), or skips the test when the
+// system has none (macOS only configures 127.0.0.1).
+func newDiscIGDOtherHost(t *testing.T) *discIGD {
+	t.Helper()
+	for _, addr := range []string{"127.0.0.2:0", "[::1]:0"} {
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			return newDiscIGDOn(t, ln, discFixture(t, miniupnpdDesc), miniupnpdWAN())
+		}
+	}
+	t.Skip("no loopback address other than 127.0.0.1")
+	return nil
 }
 
 func TestDiscoverCacheTimeBound(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 )
 
@@ -140,17 +141,47 @@ func (e *SOAPError) Is(target error) bool {
 	return ok && int(c) == e.Code
 }
 
-// HTTPError is a non-200 HTTP reply that carried no parseable UPnP fault.
+// HTTPError is a non-200 HTTP reply that carried no parseable UPnP fault,
+// or a redirect, which is never followed.
 type HTTPError struct {
 	// StatusCode is the HTTP status code.
 	StatusCode int
 	// Action is the SOAP action that was attempted.
 	Action string
+	// Location is the redirect target of a 3xx reply, with any password
+	// redacted; empty otherwise.
+	Location string
 }
 
 // Error returns a message including the HTTP status.
 func (e *HTTPError) Error() string {
+	if isRedirect(e.StatusCode) {
+		to := ""
+		if e.Location != "" {
+			to = fmt.Sprintf(" to %q", e.Location)
+		}
+		return fmt.Sprintf("upnp: %s: control URL redirects (HTTP %d %s)%s: not followed", e.Action, e.StatusCode, http.StatusText(e.StatusCode), to)
+	}
 	return fmt.Sprintf("upnp: %s: HTTP %d %s without a UPnP fault", e.Action, e.StatusCode, http.StatusText(e.StatusCode))
+}
+
+// Is makes a redirect match ErrUnsafeURL: its target is a URL the device
+// gave that the package refused to use.
+func (e *HTTPError) Is(target error) bool {
+	return target == ErrUnsafeURL && isRedirect(e.StatusCode)
+}
+
+// isRedirect reports whether code is a 3xx status.
+func isRedirect(code int) bool { return code >= 300 && code < 400 }
+
+// redactedLocation returns resp's Location header with any password
+// redacted.
+func redactedLocation(resp *http.Response) string {
+	loc := resp.Header.Get("Location")
+	if u, err := url.Parse(loc); err == nil {
+		return u.Redacted()
+	}
+	return loc
 }
 
 // Sentinel errors that are not UPnP fault codes.

@@ -71,6 +71,8 @@ func TestSOAPErrorMessage(t *testing.T) {
 		{&SOAPError{Code: 899, Action: "X"}, "upnp: X refused: 899 Error899"},
 		{ErrConflictInMappingEntry, "upnp: 718 ConflictInMappingEntry"},
 		{&HTTPError{StatusCode: 500, Action: "X"}, "upnp: X: HTTP 500 Internal Server Error without a UPnP fault"},
+		{&HTTPError{StatusCode: 307, Action: "X", Location: "http://192.0.2.1/c"}, `upnp: X: control URL redirects (HTTP 307 Temporary Redirect) to "http://192.0.2.1/c": not followed`},
+		{&HTTPError{StatusCode: 302, Action: "X"}, "upnp: X: control URL redirects (HTTP 302 Found): not followed"},
 	}
 	for _, tt := range tests {
 		if got := tt.err.Error(); got != tt.want {

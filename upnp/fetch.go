@@ -30,18 +30,6 @@ func (e *StatusError) Is(target error) bool {
 	return target == ErrSubscriptionGone && e.StatusCode == http.StatusPreconditionFailed
 }
 
-// fetchClient returns the client to fetch with: hc, or the package default
-// (no proxy, timeouts), never following redirects. A redirect from a LAN
-// device could point anywhere, bypassing urlPolicy.
-func fetchClient(hc *http.Client) *http.Client {
-	if hc == nil {
-		return defaultHTTPClient
-	}
-	c := *hc
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &c
-}
-
 // fetchDescription GETs u and returns at most maxDescriptionSize bytes of
 // body; a longer body is an error, not truncated XML.
 func fetchDescription(ctx context.Context, hc *http.Client, u *url.URL) ([]byte, error) {
@@ -51,7 +39,7 @@ func fetchDescription(ctx context.Context, hc *http.Client, u *url.URL) ([]byte,
 	}
 	req.Header.Set("Accept", "text/xml, application/xml")
 	req.Header.Set("User-Agent", "portmap UPnP/1.1")
-	resp, err := fetchClient(hc).Do(req)
+	resp, err := gatewayClient(hc).Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("upnp: fetching description: %w", err)
 	}

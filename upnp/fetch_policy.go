@@ -9,7 +9,9 @@ import (
 
 // ErrUnsafeURL is wrapped when a URL from an SSDP reply, a description or
 // the cache is refused: not http(s), not an IP literal, or pointing to a
-// host other than the one it came from.
+// host other than the one it came from; when a cache entry names another
+// gateway than the one it is stored under; and, through *HTTPError, when a
+// control URL answers with a redirect (never followed).
 //
 // Why: anyone on the LAN can answer an M-SEARCH, and a description is
 // whatever the device says. Without this check a hostile or broken device

@@ -25,7 +25,8 @@ type SubscribeOptions struct {
 	// with a port chosen by the system. NewSubscription ignores it.
 	ListenAddr netip.AddrPort
 	// HTTPClient sends SUBSCRIBE and UNSUBSCRIBE; nil means a default
-	// client (no proxy, timeouts, no redirects).
+	// client (no proxy, timeouts). Redirects are never followed, and
+	// response headers are bounded as NewWANConnection describes.
 	HTTPClient *http.Client
 	// EventBuffer is the capacity of the Events channel; 0 means 16. An
 	// event arriving while the channel is full is dropped (the gap shows
@@ -111,7 +112,7 @@ func NewSubscription(svc Service, callback *url.URL, opts SubscribeOptions) (*Su
 	s := &Subscription{
 		svc:      svc,
 		callback: callback,
-		hc:       fetchClient(opts.HTTPClient),
+		hc:       gatewayClient(opts.HTTPClient),
 		log:      opts.Logger,
 		timeout:  opts.Timeout,
 		after:    opts.after,

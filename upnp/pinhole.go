@@ -24,7 +24,8 @@ type FirewallControl struct {
 }
 
 // NewFirewallControl returns a client for svc. hc nil means a default
-// client (see NewHTTPClient).
+// client (see NewHTTPClient); a caller's hc is used as NewWANConnection
+// describes (no redirects, bounded response headers).
 func NewFirewallControl(svc Service, hc *http.Client) *FirewallControl {
 	return &FirewallControl{Service: svc, soap: newSOAPClient(svc, hc)}
 }

@@ -25,16 +25,18 @@ type soapClient struct {
 	serviceType string
 }
 
+// newSOAPClient returns a client for svc's control URL. A caller's hc is
+// wrapped by gatewayClient: a control URL never legitimately redirects,
+// and following one would post the SOAP body (the caller's mapping data)
+// to wherever the device points.
 func newSOAPClient(svc Service, hc *http.Client) soapClient {
-	if hc == nil {
-		hc = defaultHTTPClient
-	}
-	return soapClient{hc: hc, controlURL: svc.ControlURL, serviceType: svc.Type}
+	return soapClient{hc: gatewayClient(hc), controlURL: svc.ControlURL, serviceType: svc.Type}
 }
 
 // call posts action with args (in spec order) and returns the decoded reply.
 // A UPnP fault is returned as *SOAPError; a non-200 reply without a fault as
-// *HTTPError. limit bounds the reply body size.
+// *HTTPError; a redirect (not followed) as an *HTTPError that also matches
+// ErrUnsafeURL. limit bounds the reply body size.
 func (c soapClient) call(ctx context.Context, action string, args []soapArg, limit int64) (soapReply, error) {
 	if c.controlURL == nil {
 		return soapReply{}, fmt.Errorf("upnp: %s: service %q has no control URL", action, c.serviceType)
@@ -57,6 +59,9 @@ func (c soapClient) call(ctx context.Context, action string, args []soapArg, lim
 		return soapReply{}, fmt.Errorf("upnp: %s: %w", action, err)
 	}
 	defer resp.Body.Close()
+	if isRedirect(resp.StatusCode) {
+		return soapReply{}, &HTTPError{StatusCode: resp.StatusCode, Action: action, Location: redactedLocation(resp)}
+	}
 	// Chunked replies and "Connection: close" replies without a length are
 	// both handled by net/http; we only bound what we read.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))

@@ -31,7 +31,7 @@ func NewHTTPClient(local netip.Addr) *http.Client {
 		ResponseHeaderTimeout:  10 * time.Second,
 		MaxIdleConnsPerHost:    2,
 		IdleConnTimeout:        10 * time.Second,
-		MaxResponseHeaderBytes: 16 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		DisableCompression:     true,
 	}
 	return &http.Client{
@@ -39,6 +39,6 @@ func NewHTTPClient(local netip.Addr) *http.Client {
 		Timeout:   30 * time.Second,
 		// A control URL never legitimately redirects; following one could
 		// send the SOAP body elsewhere.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		CheckRedirect: noRedirect,
 	}
 }

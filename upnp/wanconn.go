@@ -26,7 +26,11 @@ type WANConnection struct {
 }
 
 // NewWANConnection returns a client for svc. hc nil means a default client
-// with timeouts and no proxy (see NewHTTPClient).
+// with timeouts and no proxy (see NewHTTPClient). A caller's hc is used
+// with redirects never followed (a redirect is an *HTTPError matching
+// ErrUnsafeURL) and, when its Transport is an *http.Transport, with
+// response headers bounded to 16 KiB (through a clone of the transport,
+// made once per transport); hc itself is not modified.
 func NewWANConnection(svc Service, hc *http.Client) *WANConnection {
 	return &WANConnection{Service: svc, Version: serviceVersion(svc.Type), soap: newSOAPClient(svc, hc)}
 }
