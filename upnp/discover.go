@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -85,7 +86,8 @@ type DiscoverOptions struct {
 	// By default a URL must point at the device that replied.
 	AllowLANLocations bool
 	// HTTPClient fetches descriptions and makes SOAP calls; nil means a
-	// default client (no proxy, timeouts). Redirects are never followed.
+	// default client (no proxy, timeouts). Redirects are never followed, and
+	// response headers are limited to 16 KiB (see NewHTTPClient).
 	HTTPClient *http.Client
 	// Cache, if set, is consulted first (Gateway must be set) and updated
 	// after a successful search.
@@ -116,10 +118,13 @@ type discoverConfig struct {
 	policy urlPolicy
 	log    *slog.Logger
 	iface  *net.Interface
+	// onLink reports whether an address is on a network of this host's
+	// interfaces (replaced in tests).
+	onLink func(netip.Addr) bool
 }
 
 func newDiscoverConfig(o DiscoverOptions) (*discoverConfig, error) {
-	c := &discoverConfig{DiscoverOptions: o, policy: urlPolicy{allowLAN: o.AllowLANLocations}, log: o.Logger}
+	c := &discoverConfig{DiscoverOptions: o, policy: urlPolicy{allowLAN: o.AllowLANLocations}, log: o.Logger, onLink: onLink}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -162,11 +167,14 @@ func (c *discoverConfig) searchConfig() searchConfig {
 }
 
 // Discover finds an Internet Gateway Device and returns the first one whose
-// description yields a usable WAN connection service. It sends M-SEARCH by
-// unicast to opts.Gateway and by multicast at the same moment, for IGD:1
-// and, 100 ms later, IGD:2, WANIPConnection, WANPPPConnection and
-// upnp:rootdevice; it fetches descriptions concurrently as replies arrive
-// and returns without waiting for the rest (no MX wait). With opts.Cache,
+// description yields a usable WAN connection service. It sends M-SEARCH for
+// IGD:1 by unicast to opts.Gateway and by multicast at the same moment,
+// and 100 ms later for IGD:2, WANIPConnection, WANPPPConnection and
+// upnp:rootdevice (to the gateway only when it is known); every target
+// goes out both ways again at 500 ms and 1.5 s, unless the gateway is
+// being described by then. It fetches descriptions concurrently as replies
+// arrive and returns without waiting for the rest (no MX wait). With an
+// IPv4 opts.Gateway only the gateway's own replies count. With opts.Cache,
 // a cached IGD for opts.Gateway is tried first.
 func Discover(ctx context.Context, opts DiscoverOptions) (*IGD, error) {
 	c, err := newDiscoverConfig(opts)
@@ -190,12 +198,12 @@ func Discover(ctx context.Context, opts DiscoverOptions) (*IGD, error) {
 		return nil, err
 	}
 	igd := igds[0]
+	// The entry is stored under the address that answered: a cached entry
+	// is used only for the gateway it names (a gateway named by its IPv6
+	// address may answer from its IPv4 one; that entry serves the next
+	// lookup by the IPv4 address).
 	if c.Cache != nil {
-		key := c.Gateway
-		if !key.IsValid() {
-			key = igd.Gateway
-		}
-		if err := c.Cache.Put(key, entryFromIGD(igd)); err != nil {
+		if err := c.Cache.Put(igd.Gateway, entryFromIGD(igd)); err != nil {
 			c.log.Debug("upnp: storing IGD in cache", "err", err)
 		}
 	}
@@ -228,6 +236,8 @@ func DiscoverAll(ctx context.Context, opts DiscoverOptions) ([]*IGD, error) {
 type describeResult struct {
 	igd *IGD
 	err error
+	// held is true when the search was paused for this device.
+	held bool
 }
 
 // search runs one SSDP search. With all false it returns the first usable
@@ -243,7 +253,12 @@ func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
 	replies := make(chan *SearchResponse, 16)
 	results := make(chan describeResult)
 	searchDone := make(chan error, 1)
-	wg.Go(func() { searchDone <- ssdpSearch(ctx, c.searchConfig(), replies) })
+	sc := c.searchConfig()
+	var holding atomic.Int32 // descriptions of the gateway being fetched
+	if !all {
+		sc.paused = func() bool { return holding.Load() > 0 }
+	}
+	wg.Go(func() { searchDone <- ssdpSearch(ctx, sc, replies) })
 
 	var waitC <-chan time.Time
 	if all {
@@ -268,8 +283,9 @@ func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
 			if stopped {
 				continue
 			}
-			if c.NoMulticast && c.Gateway.IsValid() && r.From.Addr().WithZone("") != c.Gateway.WithZone("") {
-				lastErr = fmt.Errorf("%w: SSDP reply from %s, which is not the gateway %s", ErrUnsafeURL, r.From.Addr(), c.Gateway)
+			if err := c.replier(r.From.Addr(), all); err != nil {
+				lastErr = err
+				c.log.Debug("upnp: SSDP reply ignored", "from", r.From, "err", err)
 				continue
 			}
 			loc, err := c.location(r)
@@ -284,15 +300,25 @@ func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
 			}
 			seen[key] = true
 			inflight++
+			// Hold further searches while the gateway itself is being
+			// described (see searchConfig.paused); another device's
+			// answer does not mean the gateway heard us.
+			held := !c.Gateway.IsValid() || r.From.Addr().WithZone("") == c.Gateway.WithZone("")
+			if held {
+				holding.Add(1)
+			}
 			wg.Go(func() {
 				igd, err := c.describe(ctx, loc, r)
 				select {
-				case results <- describeResult{igd, err}:
+				case results <- describeResult{igd, err, held}:
 				case <-ctx.Done():
 				}
 			})
 		case res := <-results:
 			inflight--
+			if res.held {
+				holding.Add(-1)
+			}
 			if res.err != nil {
 				lastErr = res.err
 				c.log.Debug("upnp: device not usable", "err", res.err)
@@ -326,6 +352,32 @@ func (c *discoverConfig) search(ctx context.Context, all bool) ([]*IGD, error) {
 			return nil, noIGDError(ctx.Err(), lastErr)
 		}
 	}
+}
+
+// replier decides whether a device that answered a search may be asked
+// for its description.
+//
+// With an IPv4 gateway named, Discover takes only the gateway's answers:
+// another IGD on the LAN (a mesh node, a second router, a miniupnpd in a
+// container) holds mappings that never see the traffic arriving at the
+// gateway, and waiting for the gateway's own answer costs nothing when it
+// is up. (A gateway named by an IPv6 address answers the IPv4 multicast
+// search from its IPv4 address, so then any LAN device is taken.)
+// DiscoverAll takes every device, to report them all, except with
+// NoMulticast. In every case the device must be on the local network.
+func (c *discoverConfig) replier(from netip.Addr, all bool) error {
+	from = from.Unmap().WithZone("")
+	gw := c.Gateway.Unmap().WithZone("")
+	if from == gw {
+		return nil
+	}
+	if gw.IsValid() && (c.NoMulticast || (!all && gw.Is4())) {
+		return fmt.Errorf("%w: SSDP reply from %s, which is not the gateway %s", ErrUnsafeURL, from, gw)
+	}
+	if !isLANAddr(from) && !c.onLink(from) {
+		return fmt.Errorf("%w: SSDP reply from %s, which is not on the local network", ErrUnsafeURL, from)
+	}
+	return nil
 }
 
 func (c *discoverConfig) collected(found []*IGD, lastErr error) ([]*IGD, error) {

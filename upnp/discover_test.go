@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -113,20 +114,154 @@ func TestDiscoverSendsAllTargets(t *testing.T) {
 	if !errors.Is(err, ErrNoIGD) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want ErrNoIGD wrapping DeadlineExceeded", err)
 	}
-	for _, r := range []*discResponder{gw, mc} {
+	// Within 600 ms: IGD:1 at 0 to both, the other four at 100 ms to
+	// the gateway only, all five again at 500 ms to both (the next round
+	// is at 1.5 s).
+	for _, c := range []struct {
+		r    *discResponder
+		want int32
+	}{{gw, 10}, {mc, 6}} {
+		r := c.r
 		for _, st := range DefaultSearchTargets {
 			if _, ok := r.sts.Load(st); !ok {
 				t.Errorf("responder %s never asked for %s", r.AddrPort(), st)
 			}
 		}
-		// Within 600 ms: IGD:1 at 0, the other four at 100 ms, all
-		// five again at 350 ms (the next round is at 1.1 s).
 		// Let the responder catch up first.
-		for i := 0; i < 50 && r.searches.Load() < 10; i++ {
+		for i := 0; i < 50 && r.searches.Load() < c.want; i++ {
 			time.Sleep(20 * time.Millisecond)
 		}
-		if n := r.searches.Load(); n != 10 {
-			t.Errorf("responder %s got %d searches, want 10", r.AddrPort(), n)
+		if n := r.searches.Load(); n != c.want {
+			t.Errorf("responder %s got %d searches, want %d", r.AddrPort(), n, c.want)
+		}
+	}
+}
+
+// While a device that answered is being described, Discover sends no
+// more searches: the later rounds only cover lost datagrams, and a busy
+// gateway (miniupnpd at 100 mappings) serves every M-SEARCH in the same
+// loop as the description GET.
+func TestDiscoverQuietWhileDescribing(t *testing.T) {
+	discNoLeak(t)
+	igdSrv := newDiscIGD(t, discFixture(t, miniupnpdDesc), miniupnpdWAN())
+	igdSrv.delay = 1300 * time.Millisecond // past every retransmission round
+	gw := newDiscResponder(t, igdSrv.URL()).start()
+	o := discOptions(t, gw, nil)
+	o.Timeout = 10 * time.Second
+	if _, err := Discover(context.Background(), o); err != nil {
+		t.Fatal(err)
+	}
+	// IGD:1 once; the reply arrives before the secondary targets are due
+	// at 100 ms, and the description GET holds everything after it.
+	if n := gw.searches.Load(); n != 1 {
+		t.Errorf("gateway got %d searches, want 1", n)
+	}
+}
+
+// When the gateway's description turns out unusable, the searches held
+// meanwhile go out after all (here: the round due at 1.1 s, with every
+// target).
+func TestDiscoverResumesAfterUnusableGateway(t *testing.T) {
+	discNoLeak(t)
+	igdSrv := newDiscIGD(t, discFixture(t, miniupnpdDesc), miniupnpdWAN())
+	igdSrv.delay = 1200 * time.Millisecond
+	gw := newDiscResponder(t, igdSrv.srv.URL+"/no-such-description.xml").start()
+	o := discOptions(t, gw, nil)
+	o.Timeout = 2 * time.Second
+	if _, err := Discover(context.Background(), o); !errors.Is(err, ErrNoIGD) {
+		t.Fatalf("err = %v, want ErrNoIGD", err)
+	}
+	for _, st := range DefaultSearchTargets {
+		if _, ok := gw.sts.Load(st); !ok {
+			t.Errorf("gateway never asked for %s", st)
+		}
+	}
+}
+
+// With the gateway named, Discover does not take another LAN device's
+// answer, even when it comes first: mappings there would not see traffic
+// arriving at the gateway.
+func TestDiscoverTakesOnlyTheGateway(t *testing.T) {
+	discNoLeak(t)
+	igdSrv := newDiscIGD(t, discFixture(t, miniupnpdDesc), miniupnpdWAN())
+	gw := newDiscResponder(t, igdSrv.URL())
+	gw.answers = func(st string) bool { return st == STIGDv2 } // only at 100 ms
+	gw.start()
+
+	ln, err := net.Listen("tcp4", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := newDiscIGDOn(t, ln, discFixture(t, "desc-igd1-ppp.xml"), nil)
+	mc := newDiscResponder(t, other.URL())
+	mc.from, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc.start()
+
+	o := discOptions(t, gw, mc)
+	igd, err := Discover(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if igd.Gateway != gw.AddrPort().Addr() || igd.FriendlyName != "Debian router" {
+		t.Errorf("found %s at %s, want the gateway's IGD", igd.FriendlyName, igd.Gateway)
+	}
+	if n := other.count("/rootDesc.xml"); n != 0 {
+		t.Errorf("the other device's description was fetched %d times", n)
+	}
+	// DiscoverAll reports both.
+	o.Wait = 300 * time.Millisecond
+	igds, err := DiscoverAll(context.Background(), o)
+	if err != nil || len(igds) != 2 {
+		t.Errorf("DiscoverAll: %d IGDs, %v; want 2", len(igds), err)
+	}
+}
+
+func TestReplierOnLocalNetwork(t *testing.T) {
+	public := netip.MustParseAddr("198.51.100.7")
+	onLinkPublic := netip.MustParseAddr("203.0.113.9")
+	c := &discoverConfig{onLink: func(a netip.Addr) bool { return a == onLinkPublic }}
+	for _, tt := range []struct {
+		from netip.Addr
+		ok   bool
+	}{
+		{netip.MustParseAddr("192.168.1.20"), true},
+		{netip.MustParseAddr("fe80::1%eth0"), true},
+		{onLinkPublic, true},
+		{public, false},
+		{netip.MustParseAddr("100.64.0.1"), false}, // carrier-grade NAT space: other customers
+	} {
+		err := c.replier(tt.from, true)
+		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, ErrUnsafeURL)) {
+			t.Errorf("replier(%s) = %v, want ok=%v", tt.from, err, tt.ok)
+		}
+	}
+	// A named IPv4 gateway: Discover takes only it, DiscoverAll any LAN device.
+	c.Gateway = netip.MustParseAddr("192.168.1.1")
+	if err := c.replier(netip.MustParseAddr("192.168.1.20"), false); !errors.Is(err, ErrUnsafeURL) {
+		t.Errorf("Discover took another device: %v", err)
+	}
+	if err := c.replier(netip.MustParseAddr("192.168.1.1"), false); err != nil {
+		t.Errorf("Discover refused the gateway: %v", err)
+	}
+	if err := c.replier(netip.MustParseAddr("192.168.1.20"), true); err != nil {
+		t.Errorf("DiscoverAll refused a LAN device: %v", err)
+	}
+}
+
+func TestInPrefixes(t *testing.T) {
+	_, n4, _ := net.ParseCIDR("203.0.113.0/24")
+	_, n6, _ := net.ParseCIDR("2001:db8:1::/64")
+	n4x := &net.IPNet{IP: net.IPv4(198, 51, 100, 0), Mask: net.CIDRMask(120, 128)} // IPv4 in 16-byte form
+	addrs := []net.Addr{n4, n6, n4x, &net.IPAddr{IP: net.IPv4(10, 0, 0, 1)}}
+	for a, want := range map[string]bool{
+		"203.0.113.9": true, "203.0.114.9": false, "2001:db8:1::5": true, "2001:db8:2::5": false,
+		"198.51.100.3": true, "::ffff:203.0.113.1": true, "10.0.0.1": false,
+	} {
+		if got := inPrefixes(netip.MustParseAddr(a), addrs); got != want {
+			t.Errorf("inPrefixes(%s) = %v, want %v", a, got, want)
 		}
 	}
 }

@@ -64,7 +64,9 @@ func TestListPortMappingsWindows(t *testing.T) {
 		{name: "730 on empty windows", layout: cluster(40000, 150, "TCP"), want: 150, maxCalls: 20, ft: &fakeTable{empty730: true}},
 		{name: "escaped listing", layout: cluster(40000, 10, "TCP"), want: 10, maxCalls: 3, ft: &fakeTable{escaped: true}},
 		{name: "v1 generic walk", layout: cluster(40000, 20, "TCP"), want: 20, maxCalls: 21, urn: urnIP1},
-		{name: "no GetListOfPortMappings", layout: cluster(40000, 20, "UDP"), want: 20, maxCalls: 23, ft: &fakeTable{noList: true}},
+		// 1 probe, the first list of each protocol (sent together, both
+		// refused), then the generic walk of 21.
+		{name: "no GetListOfPortMappings", layout: cluster(40000, 20, "UDP"), want: 20, maxCalls: 24, ft: &fakeTable{noList: true}},
 		{name: "manage refused", layout: cluster(40000, 20, "UDP"), want: 20, maxCalls: 5, ft: &fakeTable{manage606: true}, opts: ListOptions{Manage: true}},
 		{name: "tcp only in range", layout: both(cluster(40000, 100, "TCP"), cluster(40000, 100, "UDP")), want: 11, maxCalls: 20,
 			opts: ListOptions{Protocols: []string{"tcp"}, StartPort: 40010, EndPort: 40020}},

@@ -26,13 +26,25 @@ type searchConfig struct {
 	// first are the STs searched for at once; later are added after
 	// laterDelay (see searchRounds).
 	first, later []string
-	log          *slog.Logger
+	// paused, if set, is asked before each round after the first; while
+	// it reports true the round waits (and is sent when it turns false, if
+	// the search is still on). Discover pauses while it describes the
+	// gateway that answered: the later rounds are there to cover lost
+	// datagrams, and miniupnpd 2.3.1 serves each M-SEARCH in the same loop
+	// as the description GET and SOAP calls that follow (at 100 mappings
+	// each costs it 30-40 ms, so 20 needless searches slowed a cold
+	// `portmap list` by 0.7 s).
+	paused func() bool
+	log    *slog.Logger
 }
 
 // searchRound is one batch of M-SEARCH requests.
 type searchRound struct {
 	at      time.Duration // after the start
 	targets []string
+	// unicastOnly sends the round to the gateway only, not to the
+	// multicast group.
+	unicastOnly bool
 }
 
 // Search timing.
@@ -44,17 +56,31 @@ const (
 	// follows by 40-100 ms, so a search took 150-200 ms instead of 60. A
 	// device that only answers a secondary ST costs these 100 ms more.
 	laterDelay = 100 * time.Millisecond
+	// resendDelay and resendAgain are when every ST is sent again, to
+	// cover a lost datagram (UDA 1.1 asks control points to send each
+	// search more than once).
+	resendDelay = 500 * time.Millisecond
+	resendAgain = 1500 * time.Millisecond
 )
 
-// searchRounds returns when to send what. SSDP runs over UDP: every ST is
-// sent again at 350 ms and 1.1 s to cover a lost datagram without flooding
-// (UDA 1.1 asks control points to send each search more than once).
+// searchRounds returns when to send what. With the gateway known, the
+// secondary STs go to it alone at first and to the multicast group only
+// with the first resend: miniupnpd 2.3.1 with 100 mappings takes 350 ms
+// to answer the first M-SEARCH and about 60 ms of its single loop for each
+// one queued behind it, so the 20 datagrams of a search that sent
+// everything both ways (and resent at 350 ms) held up the description GET
+// and the SOAP calls after it by 0.8 s (cold `portmap list`, testbed).
 func (cfg searchConfig) searchRounds() []searchRound {
 	all := append(append([]string(nil), cfg.first...), cfg.later...)
 	if len(cfg.later) == 0 {
-		return []searchRound{{0, all}, {250 * time.Millisecond, all}, {time.Second, all}}
+		return []searchRound{{at: 0, targets: all}, {at: 250 * time.Millisecond, targets: all}, {at: time.Second, targets: all}}
 	}
-	return []searchRound{{0, cfg.first}, {laterDelay, cfg.later}, {350 * time.Millisecond, all}, {1100 * time.Millisecond, all}}
+	return []searchRound{
+		{at: 0, targets: cfg.first},
+		{at: laterDelay, targets: cfg.later, unicastOnly: cfg.unicast.IsValid()},
+		{at: resendDelay, targets: all},
+		{at: resendAgain, targets: all},
+	}
 }
 
 // ssdpSearch sends M-SEARCH requests to the unicast and multicast
@@ -115,19 +141,25 @@ func ssdpSearch(ctx context.Context, cfg searchConfig, out chan<- *SearchRespons
 	}()
 
 	start := time.Now()
+	rounds := cfg.searchRounds()
 	var lastErr error
 	sent := 0
-	for _, round := range cfg.searchRounds() {
-		if d := time.Until(start.Add(round.at)); d > 0 {
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
+	for i, round := range rounds {
+		if !sleepCtx(ctx, time.Until(start.Add(round.at))) {
+			return nil
+		}
+		if sent > 0 && cfg.paused != nil && cfg.paused() {
+			if !waitUnpaused(ctx, cfg.paused) {
 				return nil
-			case <-t.C:
+			}
+			if i+1 < len(rounds) && time.Since(start) >= rounds[i+1].at {
+				continue // held past the next round too: send only that one
 			}
 		}
 		for _, d := range dests {
+			if round.unicastOnly && d.to != cfg.unicast {
+				continue
+			}
 			c := conns[d.to.Addr().Unmap().Is4()]
 			for _, st := range round.targets {
 				_, err := c.WriteToUDPAddrPort(mSearch(d.host, st), d.to)
@@ -144,6 +176,35 @@ func ssdpSearch(ctx context.Context, cfg searchConfig, out chan<- *SearchRespons
 	}
 	<-ctx.Done()
 	return nil
+}
+
+// sleepCtx waits d, or until ctx ends (then it returns false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// pausePoll is how often a paused search checks whether it may go on.
+const pausePoll = 20 * time.Millisecond
+
+// waitUnpaused waits until paused reports false, or until ctx ends (then
+// it returns false).
+func waitUnpaused(ctx context.Context, paused func() bool) bool {
+	for paused() {
+		if !sleepCtx(ctx, pausePoll) {
+			return false
+		}
+	}
+	return true
 }
 
 func openSearchConn(is4 bool, iface *net.Interface) (*net.UDPConn, error) {
