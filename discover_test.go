@@ -3,9 +3,13 @@ package portmap
 import (
 	"context"
 	"errors"
+	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portmap-dev/portmap/internal/netinfo"
 	"github.com/portmap-dev/portmap/portmaptest"
 )
 
@@ -105,6 +109,62 @@ func TestDiscoverAll(t *testing.T) {
 	}
 	if len(g.Warnings()) != 0 {
 		t.Errorf("warnings for a public address: %v", g.Warnings())
+	}
+}
+
+// DiscoverAll reports an IGD answering the LAN search at another address
+// as a gateway of its own, marked OffRoute, and does not repeat the
+// gateway it probed already.
+func TestDiscoverAllReportsOtherIGDs(t *testing.T) {
+	_, o := fakeGateway(t)
+	other := portmaptest.NewGateway(t, portmaptest.WithProtocols(portmaptest.UPnP),
+		portmaptest.WithListen(netip.MustParseAddrPort("127.0.0.2:0")))
+	for _, tt := range []struct {
+		name   string
+		search netip.AddrPort
+		want   int
+	}{
+		{"another IGD", other.Addr(), 2},
+		{"the gateway itself", netip.AddrPortFrom(o.Gateway, o.GatewayPort), 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := o
+			o.lanSearchAddr = tt.search
+			gws, err := DiscoverAll(testContext(t), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(gws) != tt.want {
+				t.Fatalf("%d gateways, want %d: %+v", len(gws), tt.want, gws)
+			}
+			if gws[0].Address != o.Gateway || gws[0].OffRoute || len(gws[0].Protocols()) != 3 {
+				t.Errorf("first gateway: %+v", gws[0])
+			}
+			if tt.want == 1 {
+				return
+			}
+			g := gws[1]
+			if g.Address != other.Addr().Addr() || !g.OffRoute || !slices.Equal(g.Protocols(), []Protocol{UPnP}) ||
+				g.ExternalIP != portmaptest.DefaultExternalIP || g.Probes[0].Status != "Connected" {
+				t.Errorf("other IGD: %+v", g)
+			}
+			if ws := g.Warnings(); len(ws) != 1 || !strings.Contains(ws[0], "not a gateway of this host's routes") {
+				t.Errorf("other IGD warnings: %q", ws)
+			}
+		})
+	}
+}
+
+func TestGatewayAddrs(t *testing.T) {
+	gws := []netinfo.Gateway{
+		{Addr: mustAddr("192.168.1.1"), Interface: "eth0"},
+		{Addr: mustAddr("fe80::1"), Interface: "eth0"},
+		{Addr: mustAddr("10.0.0.1"), Interface: "wlan0"},
+		{Addr: mustAddr("::ffff:192.168.1.1"), Interface: "eth1"},
+	}
+	got := gatewayAddrs(gws)
+	if want := []netip.Addr{mustAddr("192.168.1.1"), mustAddr("10.0.0.1")}; !slices.Equal(got, want) {
+		t.Errorf("gatewayAddrs = %v, want %v", got, want)
 	}
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	// Logger receives a debug record for each request and reply; nil means
 	// no logging.
 	Logger *slog.Logger
+
+	// lanSearchAddr, in tests, replaces the SSDP multicast group of
+	// DiscoverAll's LAN search with a loopback responder.
+	lanSearchAddr netip.AddrPort
 }
 
 // DefaultUPnPCachePath is the control-URL cache the portmap command uses:

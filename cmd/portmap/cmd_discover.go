@@ -28,16 +28,18 @@ type gatewayJSON struct {
 	Status      string             `json:"status,omitempty"`
 	Details     []protocolJSON     `json:"details"`
 	Warnings    []string           `json:"warnings,omitempty"`
+	OffRoute    bool               `json:"off_route,omitempty"`
 }
 
 func newDiscoverCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "discover",
 		Short: "Find gateways and the protocols they speak",
-		Long: `discover asks the gateway with all three protocols at once and shows which
-answer, the external address, the connection status and the round-trip time of
-each; it warns when the external address is private (double NAT) or shared
-(carrier-grade NAT).`,
+		Long: `discover asks each default gateway (or the one named with --gateway) with all
+three protocols at once and shows which answer, the external address, the
+connection status and the round-trip time of each; it warns when the external
+address is private (double NAT) or shared (carrier-grade NAT). Other UPnP
+routers answering on the LAN are listed too, marked as not on this host's route.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.context(cmd)
@@ -73,6 +75,7 @@ func discoverJSON(g portmap.GatewayInfo) gatewayJSON {
 		ExternalIP:  addrString(g.ExternalIP),
 		AddressKind: portmap.ClassifyAddress(g.ExternalIP).String(),
 		Warnings:    g.Warnings(),
+		OffRoute:    g.OffRoute,
 	}
 	for _, p := range g.Probes {
 		d := protocolJSON{
@@ -101,7 +104,11 @@ func printDiscover(a *app, gws []gatewayJSON) {
 		for i, p := range g.Protocols {
 			protos[i] = string(p)
 		}
-		fmt.Fprintf(a.stdout, "gateway %s: external IP %s (%s), speaks %s\n", g.Address, orDash(g.ExternalIP), g.AddressKind, orDash(strings.Join(protos, ", ")))
+		kind := "gateway"
+		if g.OffRoute {
+			kind = "other router (not on this host's route)"
+		}
+		fmt.Fprintf(a.stdout, "%s %s: external IP %s (%s), speaks %s\n", kind, g.Address, orDash(g.ExternalIP), g.AddressKind, orDash(strings.Join(protos, ", ")))
 		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 		for _, d := range g.Details {
 			result := "ok"
