@@ -66,7 +66,11 @@ func runInside() int {
 		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
 		return 1
 	}
-	defer tb.Close()
+	defer func() {
+		if err := tb.Close(); err != nil {
+			fmt.Fprintf(os.Stderr, "testbed teardown: %v\n", err)
+		}
+	}()
 	fmt.Fprintf(os.Stderr, "testbed %s up in %v (miniupnpd at %s, WAN %s)\n", tb.Name, time.Since(start).Round(time.Millisecond), tb.GatewayLAN, tb.WAN)
 	desc, err := json.Marshal(tb)
 	if err != nil {

@@ -189,16 +189,17 @@ func (tb *Testbed) buildNetwork(ctx context.Context) error {
 func (tb *Testbed) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	removeNamespaces(ctx, tb.Name)
+	err := removeNamespaces(ctx, tb.Name)
 	if tb.Dir != "" && strings.HasPrefix(filepath.Base(tb.Dir), namePrefix) {
-		os.RemoveAll(tb.Dir)
+		err = errors.Join(err, os.RemoveAll(tb.Dir))
 	}
-	return nil
+	return err
 }
 
 // removeNamespaces kills every process in the testbed's namespaces and
-// deletes them.
-func removeNamespaces(ctx context.Context, name string) {
+// deletes them. It reports the namespaces still there afterwards.
+func removeNamespaces(ctx context.Context, name string) error {
+	var errs []error
 	for _, suffix := range []string{"-gw", "-lan", "-inet"} {
 		ns := name + suffix
 		if out, err := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output(); err == nil {
@@ -211,7 +212,11 @@ func removeNamespaces(ctx context.Context, name string) {
 			}
 		}
 		exec.CommandContext(ctx, "ip", "netns", "del", ns).Run()
+		if _, err := os.Stat(filepath.Join("/run/netns", ns)); err == nil {
+			errs = append(errs, fmt.Errorf("testbed: namespace %s could not be removed (ip netns del %s)", ns, ns))
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // SweepStale removes testbeds left by processes that no longer run (a test
