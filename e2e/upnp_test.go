@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,11 +326,11 @@ func TestUPnPControlList200(t *testing.T) {
 	}
 	ctlAlive(t, tb)
 
-	var calls int
+	var calls atomic.Int64 // the lister sends some requests concurrently
 	counting := &http.Client{Transport: countingTransport{&calls, http.DefaultTransport}}
 	cwan := upnp.NewWANConnection(wan.Service, counting)
 	for _, per := range []int{0, upnp.MaxSafePerReply} {
-		calls = 0
+		calls.Store(0)
 		start = time.Now()
 		list, err := cwan.ListPortMappings(ctx, upnp.ListOptions{MaxPerReply: per})
 		took := time.Since(start)
@@ -337,17 +338,17 @@ func TestUPnPControlList200(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctlAlive(t, tb)
-		t.Logf("ListPortMappings (MaxPerReply %d): %d mappings in %v, %d SOAP requests", per, len(list), took.Round(time.Millisecond), calls)
+		t.Logf("ListPortMappings (MaxPerReply %d): %d mappings in %v, %d SOAP requests", per, len(list), took.Round(time.Millisecond), calls.Load())
 		checkBulk(t, tb, list, n)
 	}
 	// Deleting the 200 in one DeletePortMappingRange request would crash
 	// miniupnpd too; ours splits it.
-	calls = 0
+	calls.Store(0)
 	start = time.Now()
 	if err := cwan.DeletePortMappingRange(ctx, 41000, 41000+n-1, "TCP", false); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("DeletePortMappingRange of %d: %v, %d SOAP requests", n, time.Since(start).Round(time.Millisecond), calls)
+	t.Logf("DeletePortMappingRange of %d: %v, %d SOAP requests", n, time.Since(start).Round(time.Millisecond), calls.Load())
 	ctlAlive(t, tb)
 	left, err := wan.ListPortMappings(ctx, upnp.ListOptions{StartPort: 41000, EndPort: 42000})
 	if err != nil || len(left) != 1 || left[0].ExternalPort != 42000 {
@@ -356,12 +357,12 @@ func TestUPnPControlList200(t *testing.T) {
 }
 
 type countingTransport struct {
-	n  *int
+	n  *atomic.Int64
 	rt http.RoundTripper
 }
 
 func (c countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	*c.n++
+	c.n.Add(1)
 	return c.rt.RoundTrip(r)
 }
 

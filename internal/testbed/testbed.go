@@ -240,7 +240,10 @@ func SweepStale(ctx context.Context) {
 		}
 		seen[name] = true
 		pid, err := strconv.Atoi(strings.TrimPrefix(name, namePrefix))
-		if err != nil || processAlive(pid) {
+		if err != nil {
+			continue
+		}
+		if fi, err := os.Stat(filepath.Join("/run/netns", f[0])); err == nil && ownerAlive(pid, fi.ModTime()) {
 			continue
 		}
 		removeNamespaces(ctx, name)
@@ -251,6 +254,52 @@ func SweepStale(ctx context.Context) {
 func processAlive(pid int) bool {
 	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
 	return err == nil
+}
+
+// ownerAlive reports whether the process that made something at created
+// still runs: a process with its pid exists and started before created
+// (a later one reuses the pid of a crashed run).
+func ownerAlive(pid int, created time.Time) bool {
+	if !processAlive(pid) {
+		return false
+	}
+	start, ok := processStart(pid)
+	return !ok || !start.After(created.Add(time.Second))
+}
+
+// processStart returns when a process started, from /proc/PID/stat
+// (field 22, clock ticks since boot; the kernel's USER_HZ is 100 on every
+// Linux architecture Go supports) and the boot time in /proc/stat.
+func processStart(pid int) (time.Time, bool) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return time.Time{}, false
+	}
+	// The command name (field 2) may hold spaces; fields are counted after
+	// its closing parenthesis, where field 3 starts.
+	i := strings.LastIndexByte(string(stat), ')')
+	fields := strings.Fields(string(stat[i+1:]))
+	if i < 0 || len(fields) < 20 {
+		return time.Time{}, false
+	}
+	ticks, err := strconv.ParseInt(fields[19], 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	all, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return time.Time{}, false
+	}
+	for line := range strings.SplitSeq(string(all), "\n") {
+		if v, ok := strings.CutPrefix(line, "btime "); ok {
+			boot, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return time.Time{}, false
+			}
+			return time.Unix(boot, 0).Add(time.Duration(ticks) * 10 * time.Millisecond), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // killStaleDaemons kills miniupnpd processes started for a testbed whose
@@ -275,13 +324,16 @@ func killStaleDaemons() {
 				continue
 			}
 			owner, err := strconv.Atoi(digits[:end])
-			if err != nil || processAlive(owner) {
+			pid, perr := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			if err != nil || perr != nil {
 				continue
 			}
-			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
-				if proc, err := os.FindProcess(pid); err == nil {
-					proc.Kill()
-				}
+			started, ok := processStart(pid)
+			if ok && ownerAlive(owner, started) || !ok && processAlive(owner) {
+				continue
+			}
+			if proc, err := os.FindProcess(pid); err == nil {
+				proc.Kill()
 			}
 			break
 		}
