@@ -47,17 +47,25 @@ func TestMatching(t *testing.T) {
 	}
 }
 
-// TestConcurrentCalls: answers in reverse order reach the right callers.
-func TestConcurrentCalls(t *testing.T) {
+// newHoldingServer returns a fake server that answers nothing until it
+// has n requests, and then sends what answer returns for them.
+func newHoldingServer(t *testing.T, n int, answer func(s *fakeServer, held []*Request) [][]byte) *fakeServer {
 	var mu sync.Mutex
 	var held []*Request
-	s := newFakeServer(t, func(s *fakeServer, from netip.AddrPort, req *Request, raw []byte, perr error) [][]byte {
+	return newFakeServer(t, func(s *fakeServer, from netip.AddrPort, req *Request, raw []byte, perr error) [][]byte {
 		mu.Lock()
 		defer mu.Unlock()
 		held = append(held, req)
-		if len(held) < 3 {
+		if len(held) < n {
 			return nil
 		}
+		return answer(s, held)
+	})
+}
+
+// TestConcurrentCalls: answers in reverse order reach the right callers.
+func TestConcurrentCalls(t *testing.T) {
+	s := newHoldingServer(t, 3, func(s *fakeServer, held []*Request) [][]byte {
 		var out [][]byte
 		for i := len(held) - 1; i >= 0; i-- {
 			out = append(out, s.marshal(s.okResponse(held[i])))

@@ -101,16 +101,24 @@ func TestUnsolicitedUnicast(t *testing.T) {
 	}
 }
 
-func TestListenAnnouncements(t *testing.T) {
-	s := newFakeServer(t, nil)
+// announceClient returns a client of s that hears announcements on a free
+// loopback port, annAddr, and delivers its events on the channel.
+func announceClient(t *testing.T, s *fakeServer) (c *Client, clk *fakeClock, annAddr netip.AddrPort, events chan Event) {
+	t.Helper()
 	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	annAddr := l.LocalAddr().(*net.UDPAddr).AddrPort()
+	annAddr = l.LocalAddr().(*net.UDPAddr).AddrPort()
 	l.Close() // a free port for the listener
-	events := make(chan Event, 10)
-	c, clk := newTestClient(t, s, WithAnnounceAddrs(annAddr), WithEventHandler(func(e Event) { events <- e }))
+	events = make(chan Event, 10)
+	c, clk = newTestClient(t, s, WithAnnounceAddrs(annAddr), WithEventHandler(func(e Event) { events <- e }))
+	return c, clk, annAddr, events
+}
+
+func TestListenAnnouncements(t *testing.T) {
+	s := newFakeServer(t, nil)
+	c, clk, annAddr, events := announceClient(t, s)
 	if _, err := c.Announce(ctxT(t)); err != nil { // epoch 1000 seen
 		t.Fatal(err)
 	}
@@ -204,14 +212,7 @@ func TestLateAnnounceAnswerNotAnEvent(t *testing.T) {
 // naming the mapping by its nonce.
 func TestListenAnnouncementsMapping(t *testing.T) {
 	s := newFakeServer(t, nil)
-	l, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	annAddr := l.LocalAddr().(*net.UDPAddr).AddrPort()
-	l.Close() // a free port for the listener
-	events := make(chan Event, 10)
-	c, _ := newTestClient(t, s, WithAnnounceAddrs(annAddr), WithEventHandler(func(e Event) { events <- e }))
+	c, _, annAddr, events := announceClient(t, s)
 	m, err := c.Map(ctxT(t), MapRequest{Protocol: TCP, InternalPort: 4000, Lifetime: time.Minute})
 	if err != nil {
 		t.Fatal(err)

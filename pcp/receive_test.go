@@ -101,15 +101,7 @@ func TestHeaderOnlyErrorToAllCalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var mu sync.Mutex
-			var held []*Request
-			s := newFakeServer(t, func(s *fakeServer, from netip.AddrPort, req *Request, raw []byte, perr error) [][]byte {
-				mu.Lock()
-				defer mu.Unlock()
-				held = append(held, req)
-				if len(held) < 3 {
-					return nil
-				}
+			s := newHoldingServer(t, 3, func(s *fakeServer, held []*Request) [][]byte {
 				out := [][]byte{tt.reply(s)}
 				if !tt.peerFails {
 					for _, r := range held {
