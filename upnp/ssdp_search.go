@@ -30,10 +30,9 @@ type searchConfig struct {
 	// it reports true the round waits (and is sent when it turns false, if
 	// the search is still on). Discover pauses while it describes the
 	// gateway that answered: the later rounds are there to cover lost
-	// datagrams, and miniupnpd 2.3.1 serves each M-SEARCH in the same loop
-	// as the description GET and SOAP calls that follow (at 100 mappings
-	// each costs it 30-40 ms, so 20 needless searches slowed a cold
-	// `portmap list` by 0.7 s).
+	// datagrams, and miniupnpd 2.3.1 serves each M-SEARCH in the same
+	// loop as the description GET and the SOAP calls that follow (see
+	// searchRounds).
 	paused func() bool
 	log    *slog.Logger
 }
