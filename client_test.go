@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portmap-dev/portmap/portmaptest"
+	"github.com/portmap-dev/portmap/upnp"
 )
 
 // gatewayHas reports whether the fake gateway holds a mapping of ext to
@@ -117,6 +118,21 @@ func TestPermanentLeaseQuirk(t *testing.T) {
 	}
 	if !m.Permanent || m.Lifetime != 0 || !m.Expires.IsZero() {
 		t.Errorf("got %+v; want a permanent mapping", m)
+	}
+}
+
+func TestPermanentLeaseQuirkIGDv2(t *testing.T) {
+	// On IGDv2 the lease 0 of the retry means one week: the mapping is
+	// marked for deletion by its owner, and expires (so a keeper renews
+	// it) within the week.
+	_, o := fakeGateway(t, portmaptest.WithPermanentLeasesOnly(), portmaptest.WithProtocols(portmaptest.UPnP))
+	c := discover(t, o)
+	m, err := c.Add(testContext(t), Request{InternalPort: 7000, Lifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Permanent || m.Lifetime != upnp.MaxLeaseV2 || m.Expires.IsZero() {
+		t.Errorf("got %+v; want a one-week mapping its owner must delete", m)
 	}
 }
 

@@ -54,8 +54,9 @@ type Mapping struct {
 	// Nonce is the PCP nonce that owns the mapping; PCP renews and deletes
 	// only with it.
 	Nonce []byte `json:"nonce,omitempty"`
-	// Permanent is true when the gateway allowed only a permanent lease
-	// (UPnP error 725) although a finite one was asked for: such a mapping
-	// must be deleted by its owner, it never expires.
+	// Permanent is true when the gateway refused the finite lease asked
+	// for (UPnP error 725, or 402 on some firmwares) and the mapping was
+	// made with lease 0: its owner must delete it. Lifetime is then 0 (it
+	// never expires) or, on IGDv2, which reads lease 0 as one week, a week.
 	Permanent bool `json:"permanent,omitempty"`
 }

@@ -21,12 +21,13 @@ type AddResult struct {
 	// ExternalPort is the external port mapped (differs from the request
 	// after AddAnyPortMapping).
 	ExternalPort uint16
-	// LeaseDuration is the lease that was granted by the request: 0 when
-	// Permanent; clamped to MaxLeaseV2 on IGDv2.
+	// LeaseDuration is the lease that was granted by the request: clamped
+	// to MaxLeaseV2 on IGDv2; when Permanent, 0 on IGDv1 and MaxLeaseV2 on
+	// IGDv2 (which reads a lease of 0 as one week).
 	LeaseDuration time.Duration
 	// Permanent is true when the router refused a finite lease and the
-	// mapping was made with lease 0: it will not expire, so the caller must
-	// delete it when done.
+	// mapping was made with lease 0: it may never expire, so the caller
+	// must delete it when done (and, on IGDv2, renew it within the week).
 	Permanent bool
 	// UsedAddAny is true when AddAnyPortMapping chose the port after 718.
 	UsedAddAny bool
@@ -62,6 +63,11 @@ func (c *WANConnection) AddPortMappingWithFallbacks(ctx context.Context, pm Port
 		if err == nil {
 			res.ExternalPort = port
 			res.LeaseDuration = pm.LeaseDuration
+			if res.Permanent && c.Version >= 2 {
+				// WANIPConnection:2 turns a lease of 0 into 604800 s: a
+				// keeper that took it for permanent would let it lapse.
+				res.LeaseDuration = MaxLeaseV2
+			}
 			res.UsedAddAny = useAny
 			return res, nil
 		}

@@ -47,7 +47,11 @@ func TestAddPortMappingWithFallbacks(t *testing.T) {
 			{"AddPortMapping", "3600", faultReply(718, "ConflictInMappingEntry")},
 			{"AddAnyPortMapping", "3600", faultReply(725, "OnlyPermanentLeasesSupported")},
 			{"AddAnyPortMapping", "0", reserved}},
-			AddResult{ExternalPort: 40123, Permanent: true, UsedAddAny: true}, nil},
+			AddResult{ExternalPort: 40123, LeaseDuration: MaxLeaseV2, Permanent: true, UsedAddAny: true}, nil},
+		{"v2: 402 on lease -> lease 0, which v2 reads as a week", urnIP2, time.Hour, AddOptions{}, []step{
+			{"AddPortMapping", "3600", faultReply(402, "Invalid Args")},
+			{"AddPortMapping", "0", ok("AddPortMapping")}},
+			AddResult{ExternalPort: 40001, LeaseDuration: MaxLeaseV2, Permanent: true}, nil},
 		{"718 without AnyPortOnConflict", urnIP2, time.Hour, AddOptions{}, []step{
 			{"AddPortMapping", "3600", faultReply(718, "ConflictInMappingEntry")}},
 			AddResult{}, ErrConflictInMappingEntry},

@@ -90,7 +90,10 @@ func (a *app) added(m portmap.Mapping) {
 	if w := portmap.ClassifyAddress(m.External.Addr()).Warning(); w != "" {
 		a.warnf("%s", w)
 	}
-	if m.Permanent {
+	switch {
+	case m.Permanent && m.Lifetime > 0:
+		a.warnf("the router refused the lease asked for: this mapping lasts a week (IGDv2's lease 0) unless 'portmap delete %d/%s'", m.External.Port(), m.Transport)
+	case m.Permanent:
 		a.warnf("the router grants only permanent mappings: this one stays until 'portmap delete %d/%s'", m.External.Port(), m.Transport)
 	}
 }
