@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -133,5 +134,41 @@ func TestPCPSwitchWatch(t *testing.T) {
 		case <-deadline:
 			t.Fatal("no reboot signal after the switch")
 		}
+	}
+}
+
+// TestPCPSwitchPinholes: once a Client has switched to NAT-PMP, it refuses
+// new pinholes with a NotSupportedError naming NAT-PMP (no PCP request
+// sent), and a pinhole it made with PCP before can still be deleted with
+// its nonce.
+func TestPCPSwitchPinholes(t *testing.T) {
+	gw, c := fakeGateway6(t, PCP)
+	ctx := testContext(t)
+	ph, err := c.AddPinhole(ctx, PinholeRequest{InternalPort: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.RefusePCP(true)
+	if _, err := c.Add(ctx, Request{InternalPort: 7002, ExternalPort: 17002, Lifetime: time.Hour}); err != nil {
+		t.Fatalf("Add after PCP was turned off: %v", err)
+	}
+	if c.Protocol() != NATPMP {
+		t.Fatalf("Protocol() = %s, want natpmp after the switch", c.Protocol())
+	}
+	before := pcpRequests(gw)
+	_, err = c.AddPinhole(ctx, PinholeRequest{InternalPort: 8081})
+	var ns *NotSupportedError
+	if !errors.As(err, &ns) || ns.Protocol != NATPMP {
+		t.Errorf("AddPinhole after the switch: %v; want a NotSupportedError for natpmp", err)
+	}
+	if n := pcpRequests(gw) - before; n != 0 {
+		t.Errorf("%d PCP requests for a pinhole NAT-PMP cannot open, want none", n)
+	}
+	gw.RefusePCP(false) // PCP back on: the old pinhole is deleted with its nonce
+	if err := c.DeletePinhole(ctx, ph); err != nil {
+		t.Errorf("DeletePinhole of the PCP pinhole after the switch: %v", err)
+	}
+	if ps := gw.Pinholes(); len(ps) != 0 {
+		t.Errorf("pinholes left: %+v", ps)
 	}
 }

@@ -46,7 +46,13 @@ func (e *NoGatewayError) Error() string {
 			if i > 0 {
 				b.WriteString("; ")
 			}
-			fmt.Fprintf(&b, "%s: %v", p, e.Tried[Protocol(p)])
+			// The packages' errors name their protocol already
+			// ("natpmp: no reply ..."): say it once.
+			msg := e.Tried[Protocol(p)].Error()
+			if !strings.HasPrefix(msg, p+": ") {
+				msg = p + ": " + msg
+			}
+			b.WriteString(msg)
 		}
 		b.WriteString(")")
 	}

@@ -293,6 +293,12 @@ func (c *Client) pinholeProtocol() error {
 		}
 		return nil
 	case *pcpBackend:
+		if b.fallback.natpmp() != nil {
+			// NAT-PMP has neither IPv6 nor pinholes, and a gateway that
+			// answered PCP as a NAT-PMP-only router refuses PCP over
+			// IPv6 too.
+			return &NotSupportedError{Protocol: NATPMP, Operation: "open IPv6 pinholes: the gateway stopped speaking PCP (it answers as a NAT-PMP-only router)"}
+		}
 		return nil
 	}
 	return &NotSupportedError{Protocol: c.Protocol(), Operation: "open IPv6 pinholes"}
@@ -300,11 +306,17 @@ func (c *Client) pinholeProtocol() error {
 
 // checkPinhole checks that p can be managed by this Client.
 func (c *Client) checkPinhole(p Pinhole) error {
-	if err := c.pinholeProtocol(); err != nil {
+	speaks := c.Protocol()
+	if _, ok := c.b.(*pcpBackend); ok {
+		// A pinhole made with PCP stays PCP's after the Client switched
+		// to NAT-PMP (see pcpFallback): it is renewed and deleted over
+		// IPv6 with its nonce, if the gateway still accepts that.
+		speaks = PCP
+	} else if err := c.pinholeProtocol(); err != nil {
 		return err
 	}
-	if p.Protocol != c.Protocol() {
-		return invalidf("the pinhole was opened with %s, and this client speaks %s", p.Protocol, c.Protocol())
+	if p.Protocol != speaks {
+		return invalidf("the pinhole was opened with %s, and this client speaks %s", p.Protocol, speaks)
 	}
 	if p.Protocol == UPnP && p.ID == 0 {
 		return invalidf("a UPnP pinhole needs its ID")
